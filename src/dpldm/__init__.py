@@ -1,0 +1,3 @@
+"""dpldm: differentially private latent diffusion models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,71 @@
+"""Options and helpers shared by the stage subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dpldm.config import dump_yaml, load_config, to_dict
+
+T = TypeVar("T")
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default and keeps the description's line breaks."""
+
+
+def add_parser(subparsers: Any, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    return subparsers.add_parser(name, help=help, description=description or help, formatter_class=HelpFormatter)
+
+
+def add_config_options(parser: argparse.ArgumentParser, default_config: str | None) -> None:
+    """--config / --set / --dry-run / --json, the same on every config-driven stage."""
+    parser.add_argument("--config", default=default_config,
+                        help="YAML config: a path, or the name of a bundled config (see `configs/`)")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="dotted overrides, e.g. --set dp.epsilon=1 train.lr=3e-4")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config (the plan) and exit")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print one JSON object")
+
+
+def add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", default=None,
+                        help="folder holding the datasets (default: $DPLDM_DATA, else ./data)")
+    parser.add_argument("--download", action="store_true",
+                        help="download a missing dataset from its official URL (checksummed)")
+
+
+def resolve_config_path(name: str | None) -> Path | None:
+    """A config path as given, or a bundled config by name (``mnist`` -> configs/mnist.yaml)."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.exists():
+        return path
+    for candidate in (CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return path  # load_config reports it as missing, naming the path
+
+
+def load_stage_config(cls: type[T], args: argparse.Namespace) -> T:
+    return load_config(cls, resolve_config_path(args.config), args.overrides)
+
+
+def print_dry_run(config: Any, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps({"config": to_dict(config), **(extra or {})}, indent=2))
+    else:
+        sys.stdout.write(dump_yaml(config))
+        for key, value in (extra or {}).items():
+            print(f"# {key}: {value}")
+
+
+def not_built(name: str) -> int:
+    print(f"dpldm {name}: not built yet", file=sys.stderr)
+    return 1

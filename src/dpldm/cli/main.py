@@ -1,0 +1,56 @@
+"""Entry point of the ``dpldm`` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dpldm import __version__
+from dpldm.errors import DpldmError
+
+# subcommand -> module with register(subparsers); in pipeline order.
+COMMANDS = {
+    "data": "dpldm.cli.data_cmd",
+    "train-autoencoder": "dpldm.cli.train_autoencoder_cmd",
+    "pretrain": "dpldm.cli.pretrain_cmd",
+    "finetune": "dpldm.cli.finetune_cmd",
+    "sample": "dpldm.cli.sample_cmd",
+    "evaluate": "dpldm.cli.evaluate_cmd",
+    "report": "dpldm.cli.report_cmd",
+    "privacy": "dpldm.cli.privacy_cmd",
+    "demo": "dpldm.cli.demo_cmd",
+    "bench": "dpldm.cli.bench_cmd",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dpldm",
+        description="Differentially private synthetic images with latent diffusion models (DP-LDM).",
+    )
+    parser.add_argument("--version", action="version", version=f"dpldm {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS.values():
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DpldmError as err:
+        print(f"dpldm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dpldm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
