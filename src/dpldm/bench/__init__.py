@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers: each module has ``register(subparsers)`` adding one ``dpldm bench NAME``."""
