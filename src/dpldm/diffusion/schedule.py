@@ -1,0 +1,43 @@
+"""The DDPM noise schedule and the samplers' schedulers, all from diffusers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from diffusers import DDIMScheduler, DDPMScheduler
+
+
+@dataclass
+class DiffusionConfig:
+    num_train_timesteps: int = 1000  # T
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "linear"  # beta_t over t
+    beta_start: float = 0.0001  # beta_1
+    beta_end: float = 0.02  # beta_T
+
+    def validate(self) -> None:
+        if self.num_train_timesteps < 2:
+            raise ValueError("num_train_timesteps must be at least 2")
+        if not 0 < self.beta_start < self.beta_end < 1:
+            raise ValueError("need 0 < beta_start < beta_end < 1")
+
+
+def _common(cfg: DiffusionConfig) -> dict:
+    return dict(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule,
+                beta_start=cfg.beta_start, beta_end=cfg.beta_end, prediction_type="epsilon",
+                clip_sample=False)
+
+
+def train_scheduler(cfg: DiffusionConfig) -> DDPMScheduler:
+    """The forward process q(z_t | z_0): ``add_noise`` and ``alphas_cumprod``."""
+    return DDPMScheduler(**_common(cfg))
+
+
+def make_scheduler(cfg: DiffusionConfig, sampler: Literal["ddim", "ddpm"]) -> DDIMScheduler | DDPMScheduler:
+    """A sampler's scheduler over the same betas as training."""
+    if sampler == "ddim":
+        # "leading" spacing with steps_offset=1 is Stable Diffusion's DDIM set-up.
+        return DDIMScheduler(**_common(cfg), set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
+    if sampler == "ddpm":
+        return DDPMScheduler(**_common(cfg), variance_type="fixed_small")
+    raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")

@@ -1,0 +1,9 @@
+"""Models: the autoencoder, the latent UNet and its conditioning. Nothing here knows about DP or data loading."""
+
+from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
+from dpldm.models.conditioning import ClassEmbedder, TextProjector
+from dpldm.models.denoiser import LatentDenoiser
+from dpldm.models.unet import UNetConfig, build_unet, transformer_blocks
+
+__all__ = ["AutoencoderConfig", "build_autoencoder", "ClassEmbedder", "TextProjector", "LatentDenoiser",
+           "UNetConfig", "build_unet", "transformer_blocks"]

@@ -1,0 +1,180 @@
+"""Stage 1: train the KL autoencoder on PUBLIC images; report reconstruction quality on public and private data."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dpldm.config import save_config, to_dict
+from dpldm.data import prepare
+from dpldm.data.config import DataConfig, load_images
+from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
+from dpldm.training.checkpoint import load_checkpoint, save_checkpoint
+from dpldm.training.runlog import RunLog, plot_curves
+
+
+@dataclass
+class AutoencoderTrainConfig:
+    steps: int = 4000  # optimizer steps
+    batch_size: int = 64  # images per step
+    lr: float = 1e-3  # AdamW peak learning rate
+    warmup_steps: int = 100  # linear LR warm-up, then cosine decay to 10% of lr
+    weight_decay: float = 0.0  # AdamW weight decay
+    kl_weight: float = 1e-6  # weight of KL(q(z|x) || N(0, I)) against the per-pixel reconstruction loss
+    holdout: int = 1000  # public images held out from training, for the report (never trained on)
+    log_every: int = 50  # steps between log lines
+    checkpoint_every: int = 500  # steps between resumable checkpoints
+    seed: int = 0  # seeds the split, initialisation and batches
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+
+@dataclass
+class AutoencoderStageConfig:
+    data: DataConfig = field(default_factory=lambda: DataConfig(name="omniglot", split="all"))  # PUBLIC images
+    eval_private: list[DataConfig] = field(default_factory=list)  # private sets to report on (never trained on)
+    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    train: AutoencoderTrainConfig = field(default_factory=AutoencoderTrainConfig)
+    out_dir: str = "runs/autoencoder"  # run folder
+
+
+def lr_lambda(warmup: int, total: int):
+    """Multiplier of the peak LR at a step: linear warm-up, then cosine decay to 10%."""
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def kl_loss(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) summed over latent elements; shape [B]."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
+
+
+@torch.no_grad()
+def reconstruction_metrics(vae, x: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
+    """MSE in [0, 1] pixel units and PSNR (dB) of decode(mean(encode(x))) for images x in [-1, 1]."""
+    vae.eval()
+    mses = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        rec = vae.decode(vae.encode(xb).latent_dist.mean).sample.clamp(-1, 1)
+        mses.append(((rec - xb) / 2).pow(2).flatten(1).mean(1))
+    mse = torch.cat(mses)
+    psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
+    return {"mse": float(mse.mean()), "psnr_db": float(psnr), "count": len(x)}
+
+
+def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = None, download: bool = False,
+                      progress: bool = True) -> dict:
+    """Train (or resume) the autoencoder; writes the run folder and returns the metrics."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    run = Path(cfg.out_dir)
+    save_config(cfg, run)
+    ckpt_path = run / "checkpoint.safetensors"
+
+    # Load public data and hold out a part for evaluation.
+    public = load_images(cfg.data, root=data_root, download=download)
+    x_all = prepare(public.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=cfg.data.fit)
+    perm = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(cfg.train.seed))
+    hold = min(cfg.train.holdout, len(x_all) // 10)
+    x_hold, x_train = x_all[perm[:hold]], x_all[perm[hold:]]
+
+    torch.manual_seed(cfg.train.seed)
+    vae = build_autoencoder(cfg.model)
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
+    gen = torch.Generator().manual_seed(cfg.train.seed + 1)
+    step = 0
+    if ckpt_path.is_file():
+        state, _ = load_checkpoint(ckpt_path)
+        vae.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        step = state["step"]
+    log = RunLog(run, resume_step=step)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {"model": vae.state_dict(), "optimizer": opt.state_dict(),
+                                    "scheduler": sched.state_dict(), "generator": gen.get_state(), "step": step},
+                        info={"step": step, "stage": "train-autoencoder"})
+
+    bar = tqdm(total=cfg.train.steps, initial=step, disable=not progress, desc="autoencoder", unit="step")
+    start = time.time()
+    vae.train()
+    while step < cfg.train.steps:
+        # Reconstruct a batch; loss = per-pixel MSE + kl_weight * KL per pixel.
+        idx = torch.randint(len(x_train), (cfg.train.batch_size,), generator=gen)
+        x = x_train[idx]
+        posterior = vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        rec_loss = (rec - x).pow(2).flatten(1).mean(1)
+        kl = kl_loss(posterior.mean, posterior.logvar) / x[0].numel()
+        loss = (rec_loss + cfg.train.kl_weight * kl).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            log.write(step=step, loss=float(loss), rec_mse=float(rec_loss.mean()), kl=float(kl.mean()),
+                      lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+            checkpoint()
+    bar.close()
+
+    # Report reconstruction quality: held-out public, and private sets never trained on.
+    metrics = {"public_holdout": reconstruction_metrics(vae, x_hold)}
+    for pcfg in cfg.eval_private:
+        try:
+            priv = load_images(pcfg, root=data_root)
+        except Exception as err:  # a missing private set only drops its line from the report
+            metrics[f"private:{pcfg.name}:{pcfg.split}"] = {"skipped": str(err)}
+            continue
+        xp = prepare(priv.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=pcfg.fit)
+        metrics[f"private:{pcfg.name}:{pcfg.split}"] = reconstruction_metrics(vae, xp)
+    (run / "metrics.json").write_text(__import__("json").dumps(metrics, indent=2))
+    save_reconstruction_grid(vae, x_hold[:32], run / "reconstructions.png")
+    plot_curves(log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
+    export_autoencoder(vae, cfg.model, run / "autoencoder")
+    return metrics
+
+
+@torch.no_grad()
+def save_reconstruction_grid(vae, x: torch.Tensor, out: Path) -> None:
+    """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
+    from PIL import Image
+
+    from dpldm.data import from_unit_range
+
+    vae.eval()
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+    a, b = from_unit_range(x), from_unit_range(rec)
+    rows = []
+    for i in range(0, len(a), 8):
+        rows += [np.concatenate(list(a[i:i + 8]), axis=1), np.concatenate(list(b[i:i + 8]), axis=1)]
+    grid = np.concatenate(rows, axis=0)
+    img = Image.fromarray(grid)
+    img.resize((img.width * 3, img.height * 3), Image.NEAREST).save(out)
+
+
+def export_autoencoder(vae, model_cfg: AutoencoderConfig, folder: Path) -> None:
+    """The trained autoencoder alone: weights + config, what the later stages load."""
+    from dpldm.bundle import save_module
+
+    save_module(folder, vae, {"autoencoder": to_dict(model_cfg)})

@@ -1,0 +1,55 @@
+"""A run's JSONL log and its loss-curve picture."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+class RunLog:
+    """Appends one JSON object per line to ``run_dir/log.jsonl``; on resume, drops lines past the resumed step."""
+
+    def __init__(self, run_dir: str | Path, *, resume_step: int = 0):
+        self.path = Path(run_dir) / "log.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = [r for r in self.read() if r.get("step", 0) <= resume_step] if resume_step else []
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, **record: Any) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def plot_curves(records: list[dict[str, Any]], out: str | Path, keys: tuple[str, ...] = ("loss",),
+                title: str = "") -> Path | None:
+    """Line plot of ``keys`` against ``step`` (log-scale y for losses); returns the PNG path, or None if empty."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    present = [k for k in keys if any(k in r for r in records)]
+    if not present:
+        return None
+    fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], present):
+        pts = [(r["step"], r[key]) for r in records if key in r and math.isfinite(r[key])]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        if "loss" in key and pts and min(p[1] for p in pts) > 0:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return Path(out)
