@@ -131,7 +131,7 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
         step += 1
         bar.update(1)
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            log.write(step=step, loss=float(loss), rec_mse=float(rec_loss.mean()), kl=float(kl.mean()),
+            log.write(step=step, loss=loss.item(), rec_mse=rec_loss.mean().item(), kl=kl.mean().item(),
                       lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
             bar.set_postfix(loss=f"{float(loss):.4f}")
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
