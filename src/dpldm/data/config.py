@@ -1,40 +1,65 @@
-"""The typed data section of every stage's config, and loading what it names."""
+"""``DataConfig``: the typed ``data:`` section of every training stage's config, and ``load_images`` for it.
+
+Example (YAML):
+    data:
+      name: fashion_mnist
+      split: train
+      image_size: 32
+      channels: 1
+      fit: pad
+      limit: 10000
+      seed: 0
+      options: {}
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from dpldm.data.images import LabelledImages
-from dpldm.data.registry import load_dataset
+from dpldm.data.registry import REGISTRY, load_dataset
+from dpldm.data.transforms import prepare
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
 class DataConfig:
-    name: str = "mnist"  # a named dataset (`dpldm data list`)
-    split: str = "train"  # which split of it
-    image_size: int = 28  # images are brought to image_size x image_size
-    channels: int = 1  # 1 grayscale, 3 RGB
-    fit: Literal["resize", "crop", "pad"] = "resize"  # how non-square / other-size images are fitted
-    limit: int | None = None  # use only this many examples (a seeded random subset); None: all
-    seed: int = 0  # seeds the subset chosen by `limit`
-    options: dict[str, Any] = field(default_factory=dict)  # dataset-specific reader options
+    """Which images a stage reads and the shape the model sees them in."""
+
+    name: str = "mnist"  # a registered dataset (see `dpldm data list`)
+    split: str = "train"  # one of that dataset's splits
+    image_size: int = 28  # side of the square images given to the model, in pixels
+    channels: int = 1  # 1 = grayscale, 3 = RGB (converted if the dataset differs)
+    fit: Literal["resize", "crop", "pad"] = "resize"  # how other shapes reach image_size: squash, centre-crop, pad
+    limit: int | None = None  # use at most this many images (a seeded random subset); null = all
+    seed: int = 0  # seed of that subset
+    options: dict[str, Any] = field(default_factory=dict)  # dataset-specific options, e.g. {attribute: Smiling}
 
     def validate(self) -> None:
-        if self.channels not in (1, 3):
-            raise ValueError("channels must be 1 or 3")
+        """Raise ValueError on impossible values (from_dict turns it into a one-line ConfigError)."""
+        if self.name not in REGISTRY:
+            raise ValueError(f"unknown dataset '{self.name}'; known: {', '.join(sorted(REGISTRY))}")
+        splits = REGISTRY[self.name].splits
+        if self.split not in splits:
+            raise ValueError(f"dataset '{self.name}' has no split '{self.split}'; splits: {', '.join(splits)}")
         if self.image_size < 4:
-            raise ValueError("image_size must be at least 4")
+            raise ValueError(f"image_size must be at least 4 pixels, got {self.image_size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if self.limit is not None and self.limit < 1:
-            raise ValueError("limit must be positive")
+            raise ValueError(f"limit must be a positive number of images or null, got {self.limit}")
 
 
-def load_images(cfg: DataConfig, *, root=None, download: bool = False) -> LabelledImages:
-    """Read the dataset ``cfg`` names, keeping a seeded random subset of ``cfg.limit`` examples if set."""
-    data = load_dataset(cfg.name, cfg.split, root=root, download=download, **cfg.options)
-    if cfg.limit is not None and cfg.limit < len(data):
-        index = np.sort(np.random.default_rng(cfg.seed).permutation(len(data))[: cfg.limit])
-        data = data.subset(index)
-    return data
+def load_images(cfg: DataConfig, *, root: str | os.PathLike | None = None, download: bool = False) -> LabelledImages:
+    """The uint8 images and labels ``cfg`` names, limited to ``cfg.limit`` (seeded by ``cfg.seed``)."""
+    return load_dataset(cfg.name, cfg.split, root=root, download=download, limit=cfg.limit, limit_seed=cfg.seed,
+                        **cfg.options)
+
+
+def to_model_input(cfg: DataConfig, data: LabelledImages) -> torch.Tensor:
+    """``data``'s images as float32 (N, channels, image_size, image_size) in [-1, 1], fitted as ``cfg`` says."""
+    return prepare(data.images, size=cfg.image_size, channels=cfg.channels, fit=cfg.fit)

@@ -1,83 +1,96 @@
-"""Readers for the ``.npz`` layouts of the offline datasets (see shared/data/README.md)."""
+"""``.npz`` readers: the shared offline archives (see shared/data/README.md), user arrays, ImageNet32/64 batches.
+
+Archives are opened with ``allow_pickle=False``; a truncated or corrupt archive, a missing key or an array of
+the wrong shape is a DataError naming the file.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+from PIL import Image
 
+from dpldm.data.checks import DataError, checked, index_names, user_path
 from dpldm.data.images import LabelledImages
-from dpldm.data.registry import DataError, DatasetSpec, decode_jpeg_bytes, npz_array, open_npz, register
-
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+from dpldm.data.splits import sample_indices
 
 
-def read_split_npz(path: Path, split: str, name: str, class_names: tuple[str, ...]) -> LabelledImages:
+def open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """Open an archive lazily (arrays are read on access); unreadable = DataError naming it."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as err:  # zipfile.BadZipFile, ValueError, EOFError, OSError ...
+        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}); "
+                        f"truncated? delete it and fetch it again") from None
+
+
+def npz_array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    """One array of an open archive; a missing key lists the keys there are."""
+    if key not in archive.files:
+        raise DataError(f"{path}: missing array '{key}' (has: {', '.join(archive.files)})")
+    try:
+        return archive[key]
+    except Exception as err:  # zipfile.BadZipFile, zlib.error, ValueError (short read) ...
+        raise DataError(f"{path}: array '{key}' is corrupt or truncated ({type(err).__name__}: {err})") from None
+
+
+def decode_jpeg_bytes(blob: np.ndarray, offsets: np.ndarray, index: np.ndarray, path: Path) -> np.ndarray:
+    """Decode images ``index`` of a JPEG-bytes archive (``jpeg_bytes`` + ``offsets``) to (n, H, W, 3) uint8."""
+    out = []
+    for i in index:
+        try:
+            img = Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB")
+            out.append(np.asarray(img))
+        except Exception as err:
+            raise DataError(f"{path}: image {i} is not a decodable JPEG ({type(err).__name__})") from None
+    return np.stack(out) if out else np.zeros((0, 32, 32, 3), np.uint8)
+
+
+def read_split_npz(path: Path, split: str, name: str, class_names: Sequence[str]) -> LabelledImages:
     """``x_train``/``y_train``/``x_test``/``y_test`` layout (mnist.npz, fashion_mnist.npz)."""
     archive = open_npz(path)
     images = npz_array(archive, f"x_{split}", path)
-    labels = npz_array(archive, f"y_{split}", path).astype(np.int64)
+    labels = npz_array(archive, f"y_{split}", path)
     return checked(path, name, images, labels, class_names)
 
 
-def checked(path: Path, name: str, images: np.ndarray, labels: np.ndarray,
-            class_names: tuple[str, ...]) -> LabelledImages:
-    if images.dtype != np.uint8:
-        raise DataError(f"{path}: images must be uint8, got {images.dtype}")
-    if len(images) != len(labels):
-        raise DataError(f"{path}: {len(images)} images but {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise DataError(f"{path}: labels outside 0..{len(class_names) - 1}")
-    return LabelledImages(images, labels, class_names, name)
+def read_jpeg_npz(path: Path, split: str, name: str, test_key: str, class_names: Sequence[str] | None = None,
+                  limit: int | None = None, limit_seed: int = 0) -> LabelledImages:
+    """``jpeg_bytes``/``offsets``/``y`` + a 0/1 split flag (cifar10_jpeg.npz, tiny_imagenet32_jpeg.npz).
 
-
-def read_jpeg_npz(path: Path, split: str, name: str, test_key: str) -> LabelledImages:
-    """``jpeg_bytes``/``offsets``/``y`` + a 0/1 split flag (cifar10_jpeg.npz, tiny_imagenet32_jpeg.npz)."""
+    split: 'train' (flag 0) or 'test' (flag 1). class_names: None = the archive's ``classes``.
+    limit: decode only a seeded subset of the split.
+    """
     archive = open_npz(path)
     flag = npz_array(archive, test_key, path).astype(bool)
     labels = npz_array(archive, "y", path).astype(np.int64)
     offsets = npz_array(archive, "offsets", path)
     blob = npz_array(archive, "jpeg_bytes", path)
-    if len(offsets) != len(labels) + 1 or offsets[-1] > len(blob):
+    if len(offsets) != len(labels) + 1 or len(flag) != len(labels) or offsets[-1] > len(blob):
         raise DataError(f"{path}: offsets do not match {len(labels)} images and {len(blob)} bytes (truncated?)")
     index = np.flatnonzero(flag if split == "test" else ~flag)
-    classes = tuple(str(c) for c in npz_array(archive, "classes", path)) if "classes" in archive.files else ()
-    classes = classes or tuple(str(i) for i in range(int(labels.max()) + 1))
-    return checked(path, name, decode_jpeg_bytes(blob, offsets, index, path), labels[index], classes)
+    if limit is not None:
+        index = index[sample_indices(len(index), limit, limit_seed)]
+    if class_names is None:
+        class_names = tuple(str(c) for c in npz_array(archive, "classes", path))
+    return checked(path, name, decode_jpeg_bytes(blob, offsets, index, path), labels[index], class_names)
 
 
-def _mnist(root: Path, split: str) -> LabelledImages:
-    return read_split_npz(root / "mnist.npz", split, "mnist", tuple(str(i) for i in range(10)))
-
-
-def _fashion(root: Path, split: str) -> LabelledImages:
-    return read_split_npz(root / "fashion_mnist.npz", split, "fashion_mnist", FASHION_CLASSES)
-
-
-def _cifar10(root: Path, split: str) -> LabelledImages:
-    data = read_jpeg_npz(root / "cifar10_jpeg.npz", split, "cifar10", "is_test")
-    return LabelledImages(data.images, data.labels, CIFAR10_CLASSES, "cifar10")
-
-
-def _tiny_imagenet32(root: Path, split: str) -> LabelledImages:
-    return read_jpeg_npz(root / "tiny_imagenet32_jpeg.npz", "test" if split == "val" else split,
-                         "tiny_imagenet32", "is_val")
-
-
-def _omniglot(root: Path, split: str, label: str = "alphabet") -> LabelledImages:
-    """All 32,460 characters; ``split`` 'background' / 'evaluation' / 'all'; labels = alphabet or character."""
-    path = root / "omniglot.npz"
-    archive = open_npz(path)
-    images = npz_array(archive, "x", path)
+def read_omniglot(path: Path, split: str, label: str = "alphabet") -> LabelledImages:
+    """omniglot.npz: split 'background' / 'evaluation' / 'all' (= 'train'); labels = 'alphabet' (50) or
+    'character' (1,623)."""
     if label not in ("alphabet", "character"):
         raise DataError(f"omniglot label must be 'alphabet' or 'character', got {label!r}")
+    archive = open_npz(path)
+    images = npz_array(archive, "x", path)
     labels = npz_array(archive, "alphabet" if label == "alphabet" else "y", path).astype(np.int64)
     if label == "alphabet":
         names = tuple(str(a) for a in npz_array(archive, "alphabets", path))
     else:
-        names = tuple(str(i) for i in range(int(labels.max()) + 1))
+        names = index_names(int(labels.max()) + 1 if len(labels) else 0)
     if split in ("background", "evaluation"):
         background = npz_array(archive, "is_background", path).astype(bool)
         keep = background if split == "background" else ~background
@@ -85,21 +98,67 @@ def _omniglot(root: Path, split: str, label: str = "alphabet") -> LabelledImages
     return checked(path, "omniglot", images, labels, names)
 
 
-def _digits(root: Path, split: str) -> LabelledImages:
-    """scikit-learn's embedded 8x8 digits (1,797 images, 0..16 intensities) scaled to uint8; one split 'all'."""
-    from sklearn.datasets import load_digits
+def _images_layout(images: np.ndarray, path: Path) -> np.ndarray:
+    """Accept (N,H,W), (N,H,W,1), (N,H,W,3) and channel-first (N,1|3,H,W) uint8; return (N,H,W) or (N,H,W,3)."""
+    if images.dtype != np.uint8:
+        hint = " (for floats in [0, 1] save (x * 255).round().astype(np.uint8))" if images.dtype.kind == "f" else ""
+        raise DataError(f"{path}: images must be uint8 pixels 0..255, got {images.dtype}{hint}")
+    if images.ndim == 4 and images.shape[-1] not in (1, 3) and images.shape[1] in (1, 3):
+        images = images.transpose(0, 2, 3, 1)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    return images
 
-    bunch = load_digits()
-    images = np.clip(np.rint(bunch.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-    return LabelledImages(images, bunch.target.astype(np.int64), tuple(str(i) for i in range(10)), "digits")
+
+def load_user_npz(root: Path, split: str, path: str = "") -> LabelledImages:
+    """The generic ``npz`` dataset (``root`` unused): ``path`` (absolute, or relative to the current folder)
+    holding ``x_<split>`` + ``y_<split>``, or ``x`` + optional ``y`` (read for split 'all' or 'train'), and
+    optionally ``classes`` (names)."""
+    file = user_path("npz", path, "file.npz")
+    if not file.is_file():
+        raise DataError(f"{file}: no such .npz file")
+    archive = open_npz(file)
+    if f"x_{split}" in archive.files:
+        x_key, y_key = f"x_{split}", f"y_{split}"
+    elif "x" in archive.files and split in ("all", "train"):
+        x_key, y_key = "x", "y"
+    else:
+        raise DataError(f"{file}: no 'x_{split}' array (or 'x' for split all/train); has: {', '.join(archive.files)}")
+    images = _images_layout(npz_array(archive, x_key, file), file)
+    if y_key in archive.files:
+        labels = npz_array(archive, y_key, file)
+    else:
+        labels = np.zeros(len(images), dtype=np.int64)
+    if "classes" in archive.files:
+        names = tuple(str(c) for c in npz_array(archive, "classes", file))
+    else:
+        names = index_names(int(labels.max()) + 1) if len(labels) and y_key in archive.files else ("image",)
+    return checked(file, file.stem, images, labels, names)
 
 
-register(DatasetSpec("mnist", "MNIST handwritten digits, 28x28 (npz)", ("mnist.npz",), _mnist))
-register(DatasetSpec("fashion_mnist", "Fashion-MNIST, 28x28 (npz)", ("fashion_mnist.npz",), _fashion))
-register(DatasetSpec("cifar10", "CIFAR-10, 32x32 RGB (JPEG-bytes npz)", ("cifar10_jpeg.npz",), _cifar10))
-register(DatasetSpec("tiny_imagenet32", "Tiny ImageNet at 32x32, 200 classes (public stand-in for ImageNet32)",
-                     ("tiny_imagenet32_jpeg.npz",), _tiny_imagenet32, splits=("train", "val", "test")))
-register(DatasetSpec("omniglot", "Omniglot handwritten characters, 50 alphabets, 28x28 (public stand-in for "
-                     "EMNIST)", ("omniglot.npz",), _omniglot, splits=("all", "background", "evaluation", "train")))
-register(DatasetSpec("digits", "scikit-learn's embedded 8x8 digits (1,797 images)", (), _digits,
-                     splits=("all", "train"), needs_root=False))
+def load_imagenet_batches(files: Sequence[Path], name: str, size: int, limit: int | None = None,
+                          limit_seed: int = 0) -> LabelledImages:
+    """Downsampled-ImageNet npz batches (``train_data_batch_1..10.npz``, ``val_data.npz``): ``data`` uint8
+    (N, 3*size*size) as R, G, B planes and ``labels`` 1..1000; returns (N, size, size, 3) with labels 0..999.
+
+    limit: pick a seeded subset of all batches' images before any pixels are read.
+    """
+    archives = [(path, open_npz(path)) for path in files]
+    labels = [npz_array(a, "labels", path).astype(np.int64).reshape(-1) - 1 for path, a in archives]
+    total = sum(len(y) for y in labels)
+    keep = sample_indices(total, limit, limit_seed) if limit is not None else np.arange(total)
+    starts = np.cumsum([0] + [len(y) for y in labels])
+    images, kept_labels = [], []
+    for (path, archive), y, start in zip(archives, labels, starts):
+        local = keep[(keep >= start) & (keep < start + len(y))] - start
+        if not len(local):
+            continue
+        data = npz_array(archive, "data", path)
+        if data.dtype != np.uint8 or data.shape != (len(y), 3 * size * size):
+            raise DataError(f"{path}: 'data' must be uint8 of shape ({len(y)}, {3 * size * size}) for "
+                            f"{size}x{size} images, got {data.dtype} {data.shape} (wrong resolution?)")
+        if y.min() < 0 or y.max() >= 1000:
+            raise DataError(f"{path}: labels outside 1..1000 (mislabelled or not an ImageNet batch)")
+        images.append(data[local].reshape(-1, 3, size, size).transpose(0, 2, 3, 1))
+        kept_labels.append(y[local])
+    return checked(files[0].parent, name, np.concatenate(images), np.concatenate(kept_labels), index_names(1000))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so listing or reading datasets stays light
+    import torch
 
 
 def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
@@ -56,12 +60,16 @@ def pad(images: np.ndarray, size: int, value: int = 0) -> np.ndarray:
 
 def to_unit_range(images: np.ndarray) -> torch.Tensor:
     """(N,H,W,C) uint8 -> float32 tensor (N,C,H,W) in [-1, 1]."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
 
 
 def from_unit_range(x: torch.Tensor) -> np.ndarray:
     """float tensor (N,C,H,W) in [-1, 1] -> uint8 (N,H,W) for C=1, (N,H,W,3) for C=3."""
+    import torch
+
     arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return arr[..., 0] if arr.shape[-1] == 1 else arr
 
