@@ -129,9 +129,10 @@ def ensure_downloaded(name: str, root: Path) -> list[Path]:
             try:
                 fetch(url, target, resource.checksum)
                 break
-            except OSError as err:  # URLError, HTTPError, timeouts, refused connections
-                reason = getattr(err, "reason", None) or err
-                errors.append(f"{url}: {reason}")
+            except urllib.error.HTTPError as err:
+                errors.append(f"{url}: HTTP {err.code} {err.reason}")
+            except OSError as err:  # URLError, timeouts, refused connections
+                errors.append(f"{url}: {getattr(err, 'reason', None) or err}")
         else:
             raise DataError(f"could not download {target.name} for '{name}' ({'; '.join(errors)}); "
                             f"fetch it by hand into {target.parent}")
