@@ -94,7 +94,8 @@ def test_imagenet32_npz_batches_are_one_based_and_planar(tmp_path):
 
 def test_imagenet_class_folders_are_cropped_and_resized(tmp_path):
     for wnid in ("n01", "n02"):
-        (tmp_path / "imagenet32" / "train" / wnid).mkdir(parents=True)
-        Image.fromarray(random_images(1, 40, 48, channels=3)[0]).save(tmp_path / "imagenet32" / "train" / wnid / "a.png")
+        folder = tmp_path / "imagenet32" / "train" / wnid
+        folder.mkdir(parents=True)
+        Image.fromarray(random_images(1, 40, 48, channels=3)[0]).save(folder / "a.png")
     data = load_dataset("imagenet32", "train", root=tmp_path)
     assert data.images.shape == (2, 32, 32, 3) and data.class_names == ("n01", "n02")

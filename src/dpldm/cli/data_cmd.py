@@ -30,9 +30,9 @@ def register(subparsers: Any) -> None:
 
     show = add_parser(commands, "show", "summarise a dataset split and write a PNG grid of labelled samples")
     show.add_argument("name", help="dataset name (see `dpldm data list`)")
-    show.add_argument("--split", default=None, help="split to read (default: the dataset's first split)")
+    show.add_argument("--split", default=None, help="split to read (none: the dataset's first split)")
     add_data_root(show)
-    show.add_argument("--grid", default=None, metavar="PNG", help="write a grid of samples to this PNG file")
+    show.add_argument("--grid", default=None, metavar="PNG", help="write a grid of samples to this PNG file (none: print the summary only)")
     show.add_argument("--n", type=int, default=64, help="number of samples in the grid")
     show.add_argument("--seed", type=int, default=0, help="seed choosing which samples are shown")
     show.add_argument("-o", "--option", dest="options", nargs="+", default=[], metavar="KEY=VALUE",

@@ -6,7 +6,7 @@
     cifar10                cifar10/cifar-10-batches-py/, cifar10/cifar-10-python.tar.gz, or cifar10_jpeg.npz
     cifar100               cifar100/cifar-100-python/ or cifar100/cifar-100-python.tar.gz
     celeba                 celeba/img_align_celeba/ + celeba/list_attr_celeba.txt (+ list_eval_partition.txt)
-    imagenet32, imagenet64 <name>/**/train_data_batch_1..10.npz + val_data.npz, or <name>/{train,val}/<class>/
+    imagenet32, imagenet64 <name>/[<any>/]train_data_batch_1..10.npz + val_data.npz, or <name>/{train,val}/<class>/
     omniglot, tiny_imagenet32   the shared offline archives
     digits, glyphs         built in (scikit-learn's 8x8 digits; letters rendered from matplotlib's fonts)
     folder, npz, captions  the user's own data, given by the option path=...
@@ -101,7 +101,8 @@ def _imagenet(name: str, size: int) -> DatasetSpec:
 
     def from_npz(root: Path, split: str, limit: int | None = None, limit_seed: int = 0) -> LabelledImages:
         pattern = "train_data_batch_*.npz" if split == "train" else "val_data.npz"
-        files = sorted((root / name).glob(f"**/{pattern}"), key=_batch_number if split == "train" else str)
+        found = [*(root / name).glob(pattern), *(root / name).glob(f"*/{pattern}")]  # as unzipped, or one level down
+        files = sorted(found, key=_batch_number if split == "train" else str)
         if not files:
             raise DataError(f"{root / name}: no {pattern} for split '{split}'")
         return load_imagenet_batches(files, name, size, limit, limit_seed)
@@ -111,7 +112,8 @@ def _imagenet(name: str, size: int) -> DatasetSpec:
                                  limit_seed=limit_seed)
 
     return DatasetSpec(name, f"ImageNet {size}x{size} RGB, 1,000 classes (npz batches or class folders)",
-                       (Layout("npz", (f"{name}/**/train_data_batch_1.npz",), from_npz),
+                       (Layout("npz", (f"{name}/train_data_batch_1.npz",), from_npz),
+                        Layout("npz", (f"{name}/*/train_data_batch_1.npz",), from_npz),
                         Layout("folder", (f"{name}/train",), from_folder)), splits=("train", "val"))
 
 

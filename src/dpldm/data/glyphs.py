@@ -108,13 +108,15 @@ def affine_coefficients(angle: np.ndarray, shear: np.ndarray, scale: np.ndarray,
     centre and then shift by ``shift`` (n, 2) pixels. All other arguments are (n,) arrays."""
     c, s = np.cos(angle), np.sin(angle)
     sx, sy = scale * (1 + aspect), scale * (1 - aspect)
-    # forward = rotation @ [[1, shear], [0, 1]] @ diag(sx, sy), written out per sample
-    forward = np.stack([np.stack([c * sx, (c * shear - s) * sy], -1),
-                        np.stack([s * sx, (s * shear + c) * sy], -1)], -2)
-    inverse = np.linalg.inv(forward)
+    # forward = rotation @ [[1, shear], [0, 1]] @ diag(sx, sy) = [[a, b], [d, e]], inverted in closed form
+    # (plain float arithmetic, so the coefficients are bit-identical on every machine)
+    a, b = c * sx, (c * shear - s) * sy
+    d, e = s * sx, (s * shear + c) * sy
+    det = a * e - b * d
+    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
     centre = canvas / 2
-    offset = centre - np.einsum("nij,nj->ni", inverse, centre + shift)
-    return np.concatenate([inverse[:, 0], offset[:, :1], inverse[:, 1], offset[:, 1:]], axis=1)
+    tx, ty = centre + shift[:, 0], centre + shift[:, 1]
+    return np.stack([ia, ib, centre - (ia * tx + ib * ty), id_, ie, centre - (id_ * tx + ie * ty)], axis=1)
 
 
 def _dilate(images: np.ndarray, radius: int) -> np.ndarray:

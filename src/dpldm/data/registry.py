@@ -118,7 +118,7 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike | N
     spec = REGISTRY[name]
     if split not in spec.splits:
         raise DataError(f"dataset '{name}' has no split '{split}'; splits: {', '.join(spec.splits)}")
-    sources = [layout.source for layout in spec.layouts]
+    sources = list(dict.fromkeys(layout.source for layout in spec.layouts))
     if source is not None and source not in sources:
         raise DataError(f"dataset '{name}' has no source '{source}'; sources: {', '.join(sources)}")
     if limit is not None and limit < 1:
