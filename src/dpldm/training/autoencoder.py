@@ -133,7 +133,7 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
             log.write(step=step, loss=loss.item(), rec_mse=rec_loss.mean().item(), kl=kl.mean().item(),
                       lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
             checkpoint()
     bar.close()

@@ -1,0 +1,47 @@
+"""Encode a dataset once with the frozen autoencoder and cache the latents on disk.
+
+The autoencoder is frozen in every later stage, so z = E(x) is a fixed per-image function: computing it once
+and reusing it changes nothing but the cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from dpldm.models.autoencoder import encode_mean
+
+
+def cache_key(**facts) -> str:
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def encode_dataset(vae, x: torch.Tensor, *, batch_size: int = 256, progress: bool = True) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] -> unscaled posterior means (N, c, h, w), each image encoded on its own
+    (no batch statistics: the encoder has only GroupNorm, which normalises within one image)."""
+    vae.eval()
+    out = []
+    for i in tqdm(range(0, len(x), batch_size), disable=not progress, desc="encode", unit="batch"):
+        out.append(encode_mean(vae, x[i:i + batch_size]))
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def cached_latents(path: Path, key: str, vae, x: torch.Tensor, *, progress: bool = True) -> torch.Tensor:
+    """Latents of x from ``path`` if it holds the same ``key``, else encode and write them."""
+    if path.is_file():
+        with safe_open(str(path), framework="pt") as f:
+            if (f.metadata() or {}).get("key") == key:
+                return f.get_tensor("latents")
+    z = encode_dataset(vae, x, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({"latents": z.contiguous()}, str(tmp), metadata={"key": key})
+    tmp.replace(path)
+    return z

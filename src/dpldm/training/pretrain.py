@@ -1,0 +1,143 @@
+"""Stage 2: train the class-conditional latent diffusion model on PUBLIC latents (DDPM eps-prediction)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle
+from dpldm.config import save_config, to_dict
+from dpldm.data import prepare
+from dpldm.data.config import DataConfig, load_images
+from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
+from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
+from dpldm.errors import DpldmError
+from dpldm.models.unet import UNetConfig
+from dpldm.training.autoencoder import lr_lambda
+from dpldm.training.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from dpldm.training.latents import cache_key, cached_latents
+from dpldm.training.runlog import RunLog, plot_curves
+
+
+@dataclass
+class PretrainTrainConfig:
+    steps: int = 3000  # optimizer steps
+    batch_size: int = 128  # latents per step
+    lr: float = 1e-3  # AdamW peak learning rate
+    warmup_steps: int = 200  # linear LR warm-up, then cosine decay to 10% of lr
+    weight_decay: float = 0.0  # AdamW weight decay
+    ema_decay: float = 0.999  # EMA of the weights (with the usual (1+n)/(10+n) warm-up); the EMA is exported
+    label_dropout: float = 0.1  # probability a label is replaced by the null label (classifier-free guidance)
+    grad_clip: float = 1.0  # global gradient-norm clip (non-private training)
+    log_every: int = 50  # steps between log lines
+    checkpoint_every: int = 500  # steps between resumable checkpoints
+    seed: int = 0  # seeds initialisation, batches, t and noise
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+
+@dataclass
+class PretrainConfig:
+    data: DataConfig = field(default_factory=lambda: DataConfig(name="omniglot", split="all"))  # PUBLIC images
+    autoencoder: str = "runs/omniglot/autoencoder/autoencoder"  # folder of the trained autoencoder
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: PretrainTrainConfig = field(default_factory=PretrainTrainConfig)
+    out_dir: str = "runs/omniglot/ldm"  # run folder; the model is exported to out_dir/model
+
+
+def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: bool = False,
+             progress: bool = True) -> dict:
+    """Train (or resume) the latent diffusion model; exports the EMA model bundle to ``out_dir/model``."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    run = Path(cfg.out_dir)
+    save_config(cfg, run)
+    ckpt_path = run / "checkpoint.safetensors"
+    vae, ae_cfg = load_autoencoder(cfg.autoencoder)
+    if ae_cfg.latent_channels != cfg.unet.latent_channels:
+        raise DpldmError(f"unet.latent_channels={cfg.unet.latent_channels} but the autoencoder's latents have "
+                         f"{ae_cfg.latent_channels} channels")
+    if cfg.data.image_size // ae_cfg.downsampling != cfg.unet.sample_size:
+        raise DpldmError(f"unet.sample_size={cfg.unet.sample_size} but {cfg.data.image_size}px images give "
+                         f"{cfg.data.image_size // ae_cfg.downsampling}px latents")
+
+    # Encode the public images once (frozen autoencoder) and scale latents to unit std.
+    public = load_images(cfg.data, root=data_root, download=download)
+    x = prepare(public.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=cfg.data.fit)
+    key = cache_key(data=to_dict(cfg.data), autoencoder=sha256_file(Path(cfg.autoencoder) / "autoencoder.safetensors"))
+    z_all = cached_latents(run / "latents.safetensors", key, vae, x, progress=progress)
+    scale_factor = float(1.0 / z_all.std())
+    z_all = z_all * scale_factor
+    labels = torch.from_numpy(public.labels)
+
+    # Model, optimizer, schedule, EMA.
+    torch.manual_seed(cfg.train.seed)
+    denoiser = build_denoiser(cfg.unet, public.num_classes)
+    params = list(denoiser.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
+    ema = EMAModel(params, decay=cfg.train.ema_decay)
+    schedule = train_scheduler(cfg.diffusion)
+    gen = torch.Generator().manual_seed(cfg.train.seed + 1)
+    step = 0
+    if ckpt_path.is_file():
+        state, _ = load_checkpoint(ckpt_path)
+        denoiser.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        ema.load_state_dict(state["ema"])
+        gen.set_state(state["generator"])
+        step = state["step"]
+    log = RunLog(run, resume_step=step)
+    null = denoiser.conditioner.null_label
+
+    bar = tqdm(total=cfg.train.steps, initial=step, disable=not progress, desc="pretrain", unit="step")
+    start = time.time()
+    denoiser.train()
+    while step < cfg.train.steps:
+        # Draw a batch; drop labels to the null label for guidance.
+        idx = torch.randint(len(z_all), (cfg.train.batch_size,), generator=gen)
+        z0, y = z_all[idx], labels[idx].clone()
+        y[torch.rand(len(y), generator=gen) < cfg.train.label_dropout] = null
+        t, noise = draw_t_and_noise(z0, cfg.diffusion.num_train_timesteps, gen)
+        # Step on the mean of the per-example losses.
+        loss = eps_loss(denoiser, z0, y, t=t, noise=noise, schedule=schedule).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+        opt.step()
+        sched.step()
+        ema.step(params)
+        step += 1
+        bar.update(1)
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            log.write(step=step, loss=loss.item(), lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+            save_checkpoint(ckpt_path, {"model": denoiser.state_dict(), "optimizer": opt.state_dict(),
+                                        "scheduler": sched.state_dict(), "ema": ema.state_dict(),
+                                        "generator": gen.get_state(), "step": step},
+                            info={"step": step, "stage": "pretrain", "loss": loss.item()})
+    bar.close()
+
+    # Export the EMA weights as the released public model.
+    ema.copy_to(params)
+    records = log.read()
+    plot_curves(records, run / "loss.png", keys=("loss",), title="latent diffusion pretraining")
+    model = LatentDiffusion(
+        vae=vae, denoiser=denoiser.eval(), autoencoder_cfg=ae_cfg, unet_cfg=cfg.unet, diffusion=cfg.diffusion,
+        scale_factor=scale_factor, class_names=public.class_names, image_size=cfg.data.image_size,
+        channels=cfg.data.channels,
+        facts={"public_data": to_dict(cfg.data), "pretrain_steps": step,
+               "final_loss": records[-1]["loss"] if records else None})
+    save_bundle(run / "model", model)
+    summary = {"steps": step, "final_loss": model.facts["final_loss"], "scale_factor": scale_factor,
+               "params": sum(p.numel() for p in params), "model": str(run / "model")}
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
