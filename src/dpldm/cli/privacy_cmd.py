@@ -1,10 +1,92 @@
-"""`dpldm privacy`: Privacy accounting: epsilon from a noise multiplier, or the reverse."""
+"""`dpldm privacy`: epsilon from a noise multiplier, or the noise multiplier for a target epsilon."""
 
 from __future__ import annotations
 
-from dpldm.cli.common import add_parser, not_built
+import argparse
+import json
+
+from dpldm.cli.common import add_parser
+from dpldm.errors import DpldmError
+from dpldm.privacy.accountant import ACCOUNTANTS, calibrate_noise, epsilon, library_versions, steps_for_epochs
+from dpldm.privacy.facts import PrivacyFacts
+
+DESCRIPTION = """\
+Privacy accounting of DP-SGD with Poisson sampling (add/remove-one neighbours).
+
+Give exactly one of --noise-multiplier (prints epsilon) or --epsilon (prints the smallest noise multiplier whose
+epsilon is at most the target). Give the sampling rate as --sample-rate, or as --batch-size and --dataset-size
+(q = batch / dataset); the length as --steps, or as --epochs (steps = ceil(epochs / q)).
+
+Accountants: prv (default; opacus PRV, as DP-LDM's official code), rdp (opacus RDP, looser), pld (dp-accounting
+PLD, tight but slower; needs the dp-accounting package).
+
+example: dpldm privacy --noise-multiplier 1.0 --sample-rate 0.01 --steps 1000 --delta 1e-5 --accountant rdp
+"""
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "privacy", "Privacy accounting: epsilon from a noise multiplier, or the reverse")
-    parser.set_defaults(func=lambda args: not_built("privacy"))
+    parser = add_parser(subparsers, "privacy", "Privacy accounting: epsilon from a noise multiplier, or the reverse",
+                        description=DESCRIPTION)
+    parser.add_argument("--noise-multiplier", type=float, default=None,
+                        help="sigma: Gaussian noise std divided by the clipping norm C")
+    parser.add_argument("--epsilon", type=float, default=None, help="target epsilon to calibrate sigma for")
+    parser.add_argument("--sample-rate", type=float, default=None, help="q: expected batch size / dataset size")
+    parser.add_argument("--batch-size", type=int, default=None, help="expected batch size (with --dataset-size)")
+    parser.add_argument("--dataset-size", type=int, default=None, help="number of private examples")
+    parser.add_argument("--steps", type=int, default=None, help="logical (optimizer) steps")
+    parser.add_argument("--epochs", type=float, default=None, help="expected passes over the data")
+    parser.add_argument("--delta", type=float, default=1e-5, help="delta of (epsilon, delta)-DP")
+    parser.add_argument("--accountant", choices=ACCOUNTANTS, default="prv", help="privacy accountant")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def _sample_rate(args: argparse.Namespace) -> float:
+    if args.batch_size is None and args.dataset_size is None:
+        if args.sample_rate is None:
+            raise DpldmError("give --sample-rate, or --batch-size with --dataset-size")
+        return args.sample_rate
+    if args.batch_size is None or args.dataset_size is None:
+        raise DpldmError("--batch-size and --dataset-size go together (q = batch size / dataset size)")
+    if args.sample_rate is not None:
+        raise DpldmError("give --sample-rate or --batch-size with --dataset-size, not both")
+    if args.dataset_size <= 0 or args.batch_size <= 0:
+        raise DpldmError(f"--batch-size and --dataset-size must be positive, got {args.batch_size} "
+                         f"and {args.dataset_size}")
+    if args.batch_size > args.dataset_size:
+        raise DpldmError(f"--batch-size {args.batch_size} exceeds --dataset-size {args.dataset_size}")
+    return args.batch_size / args.dataset_size
+
+
+def _steps(args: argparse.Namespace, sample_rate: float) -> int:
+    if (args.steps is None) == (args.epochs is None):
+        raise DpldmError("give exactly one of --steps or --epochs")
+    if args.steps is not None:
+        return args.steps
+    return steps_for_epochs(epochs=args.epochs, sample_rate=sample_rate)
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.noise_multiplier is None) == (args.epsilon is None):
+        raise DpldmError("give exactly one of --noise-multiplier (to get epsilon) or --epsilon (to get sigma)")
+    sample_rate = _sample_rate(args)
+    steps = _steps(args, sample_rate)
+    common = dict(sample_rate=sample_rate, steps=steps, delta=args.delta, accountant=args.accountant)
+    sigma = args.noise_multiplier
+    if sigma is None:
+        sigma = calibrate_noise(target_epsilon=args.epsilon, **common)
+    facts = PrivacyFacts(noise_multiplier=sigma, epsilon=epsilon(noise_multiplier=sigma, **common),
+                         target_epsilon=args.epsilon, libraries=tuple(library_versions(args.accountant).items()),
+                         **common)
+    if args.json:
+        print(json.dumps(facts.to_dict()))
+        return 0
+    verb = "calibrated for" if args.epsilon is not None else "gives"
+    print(f"noise multiplier {facts.noise_multiplier:.6g} {verb} epsilon {facts.epsilon:.4f} at delta {facts.delta:g}")
+    print(f"  sample rate {facts.sample_rate:.6g} ({facts.sampling} sampling), {facts.steps} steps, "
+          f"{facts.neighbouring_relation} neighbours")
+    if facts.target_epsilon is not None:
+        print(f"  target epsilon {facts.target_epsilon:g}")
+    libraries = ", ".join(f"{name} {version}" for name, version in facts.libraries)
+    print(f"  accountant {facts.accountant} ({libraries})")
+    return 0

@@ -1,0 +1,34 @@
+"""The privacy guarantee of a run as an immutable value, written to the run folder as ``privacy.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NEIGHBOURING_RELATION = "add/remove one"  # neighbouring datasets differ by one example, added or removed
+SAMPLING = "Poisson"  # each example joins each logical batch independently with probability sample_rate
+
+
+@dataclass(frozen=True)
+class PrivacyFacts:
+    """(epsilon, delta)-DP of ``steps`` Poisson-sampled Gaussian steps, as computed by ``accountant``."""
+
+    accountant: str  # "rdp", "prv" or "pld" (see dpldm.privacy.accountant)
+    noise_multiplier: float  # sigma: noise std / clipping norm
+    sample_rate: float  # q: expected batch size / dataset size
+    steps: int  # logical (optimizer) steps taken
+    delta: float
+    epsilon: float  # spent after ``steps`` steps, for ``delta``
+    target_epsilon: float | None = None  # the budget the run was calibrated for, if any
+    neighbouring_relation: str = NEIGHBOURING_RELATION
+    sampling: str = SAMPLING
+    libraries: tuple[tuple[str, str], ...] = field(default=())  # (package, version) that computed epsilon
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["libraries"] = dict(self.libraries)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
