@@ -1,0 +1,131 @@
+"""DP-SGD training of any module from a per-example loss: one call to ``step`` is one logical step.
+
+Wiring a model::
+
+    def loss_fn(unet, batch, generator):              # -> [rows], one loss per row
+        x0 = batch["latents"]                          # (rows, C, H, W)
+        t = torch.randint(0, T, (len(x0),), generator=generator, device=x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+        eps = unet(q_sample(x0, t, noise), t, batch["labels"])
+        return ((eps - noise) ** 2).flatten(1).mean(1)
+
+    for p in unet.parameters():
+        p.requires_grad_(is_finetuned(p))              # only these get per-example gradients and updates
+    optimizer = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=lr)
+    engine = DPSGDEngine(unet, optimizer, loss_fn, {"latents": z, "labels": y}, config=dp_config)
+    while not engine.done:
+        engine.step()                                  # sample, clip, noise, optimizer.step, ledger.step
+        scheduler.step(); ema.update(unet)             # per logical step, never per physical batch
+    (run_dir / "privacy.json").write_text(engine.facts().to_json())
+    engine.close()
+
+Checkpoints hold the module's, the optimizer's and the engine's ``state_dict``; restoring all three continues the
+run exactly as if it had not stopped. The engine returns nothing computed from the private data but the update:
+losses and sampled batch sizes are not covered by the privacy guarantee, and are not reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dpldm.dp.batch import Batch, num_rows
+from dpldm.dp.config import DPConfig
+from dpldm.dp.gradient import LossFn, PrivateGradient
+from dpldm.dp.plan import DPPlan, make_plan
+from dpldm.dp.sampler import PoissonSampler
+from dpldm.errors import DpldmError
+from dpldm.privacy.facts import PrivacyFacts
+from dpldm.privacy.ledger import PrivacyLedger
+
+
+class DPSGDEngine:
+    """Runs the plan resolved from ``config`` on the private ``data`` (a dict or tuple of [N, ...] tensors).
+
+    module: trained in place; only its parameters with ``requires_grad`` change, and only through ``optimizer``,
+        which receives nothing but the noisy gradient. Frozen parameters stay bit-identical.
+    optimizer: over (some of) the trainable parameters; AdamW as in DP-LDM.
+    loss_fn: per-row losses, see ``dpldm.dp.gradient.LossFn``.
+    """
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, data: Batch, *,
+                 config: DPConfig) -> None:
+        self.plan: DPPlan = make_plan(config, dataset_size=num_rows(data))
+        self.data = data
+        self.optimizer = optimizer
+        self.gradient = PrivateGradient(
+            module, loss_fn, max_grad_norm=self.plan.max_grad_norm, noise_multiplier=self.plan.noise_multiplier,
+            expected_batch_size=self.plan.expected_batch_size, noise_multiplicity=config.noise_multiplicity,
+            max_physical_batch=config.max_physical_batch)
+        device = self.gradient.params[0].device
+        sampler_seed, loss_seed, noise_seed = (int(s) for s in np.random.SeedSequence(config.seed).generate_state(3))
+        self.sampler = PoissonSampler(num_examples=num_rows(data), sample_rate=self.plan.sample_rate,
+                                      seed=sampler_seed)
+        self.loss_generator = torch.Generator(device).manual_seed(loss_seed)  # the loss's (t, noise) draws
+        self.noise_generator = torch.Generator(device).manual_seed(noise_seed)  # the DP noise (not a CSPRNG)
+        self.ledger = PrivacyLedger(accountant=self.plan.accountant, noise_multiplier=self.plan.noise_multiplier,
+                                    sample_rate=self.plan.sample_rate, delta=self.plan.delta)
+
+    @property
+    def steps_done(self) -> int:
+        return self.ledger.steps
+
+    @property
+    def done(self) -> bool:
+        """All planned steps taken: one more would spend more than the plan (and the target) allows."""
+        return self.ledger.steps >= self.plan.steps
+
+    def step(self) -> int:
+        """One logical step: Poisson sample, clipped per-example gradients, noise, one optimizer step.
+
+        returns: the number of logical steps done so far.
+        """
+        if self.done:
+            raise DpldmError(f"all {self.plan.steps} planned steps are done; another step would spend more privacy "
+                             f"than planned (epsilon {self.plan.epsilon:.4f})")
+        # Sample the logical batch.
+        indices = self.sampler.sample()  # [b]
+        # Noisy mean of clipped per-example gradients.
+        noisy = self.gradient(self.data, indices, generator=self.loss_generator,
+                              noise_generator=self.noise_generator)
+        # Update the model.
+        for p, grad in zip(self.gradient.params, noisy, strict=True):
+            p.grad = grad
+        self.optimizer.step()
+        for p in self.gradient.params:
+            p.grad = None
+        # Update the accountant.
+        self.ledger.step()
+        return self.ledger.steps
+
+    def epsilon(self) -> float:
+        """Epsilon spent so far (at the plan's delta)."""
+        return self.ledger.epsilon()
+
+    def facts(self) -> PrivacyFacts:
+        """The privacy guarantee of the steps taken so far, for ``privacy.json``."""
+        return self.ledger.facts(target_epsilon=self.plan.target_epsilon)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the module and the optimizer, which the caller saves beside it."""
+        return {"plan": asdict(self.plan), "sampler": self.sampler.state_dict(),
+                "loss_generator": self.loss_generator.get_state(),
+                "noise_generator": self.noise_generator.get_state(), "ledger": self.ledger.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["plan"] != asdict(self.plan):
+            changed = sorted(k for k, v in asdict(self.plan).items() if state["plan"].get(k) != v)
+            raise DpldmError(f"cannot resume: the DP plan changed ({', '.join(changed)}); resume with the same "
+                             f"DP config and data")
+        self.sampler.load_state_dict(state["sampler"])
+        self.loss_generator.set_state(state["loss_generator"])
+        self.noise_generator.set_state(state["noise_generator"])
+        self.ledger.load_state_dict(state["ledger"])
+
+    def close(self) -> None:
+        """Detach the per-example gradient hooks from the module."""
+        self.gradient.close()

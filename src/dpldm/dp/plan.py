@@ -1,0 +1,49 @@
+"""The concrete DP-SGD numbers of a run, resolved once from its config and the private dataset's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dpldm.dp.config import DPConfig
+from dpldm.errors import DpldmError
+from dpldm.privacy.accountant import calibrate_noise, epsilon, steps_for_epochs
+
+
+@dataclass(frozen=True)
+class DPPlan:
+    """What the engine runs: ``steps`` logical steps of noise ``noise_multiplier`` at rate ``sample_rate``."""
+
+    noise_multiplier: float  # sigma: noise std / max_grad_norm
+    sample_rate: float  # q = expected_batch_size / dataset_size
+    steps: int  # logical steps; epsilon after all of them is ``epsilon``
+    expected_batch_size: int  # B: the divisor of the noisy summed gradient
+    max_grad_norm: float  # C
+    delta: float
+    accountant: str
+    target_epsilon: float | None  # the budget; ``epsilon`` <= ``target_epsilon`` whenever it is set
+    epsilon: float  # spent after ``steps`` steps
+
+
+def make_plan(config: DPConfig, *, dataset_size: int) -> DPPlan:
+    """Resolve q, the number of steps and sigma (calibrated to the target when not given) for ``dataset_size``."""
+    config.validate()
+    if dataset_size < 1:
+        raise DpldmError(f"the private dataset is empty (dataset_size={dataset_size})")
+    if config.expected_batch_size > dataset_size:
+        raise DpldmError(f"expected_batch_size {config.expected_batch_size} exceeds the dataset size {dataset_size}")
+    sample_rate = config.expected_batch_size / dataset_size
+    if config.steps is not None:
+        steps = config.steps
+    else:
+        steps = steps_for_epochs(epochs=config.epochs, sample_rate=sample_rate)
+    common = dict(sample_rate=sample_rate, steps=steps, delta=config.delta, accountant=config.accountant)
+    sigma = config.noise_multiplier
+    if sigma is None:
+        sigma = calibrate_noise(target_epsilon=config.epsilon, **common)
+    spent = epsilon(noise_multiplier=sigma, **common)
+    if config.epsilon is not None and spent > config.epsilon:
+        raise DpldmError(f"noise_multiplier {sigma} spends epsilon {spent:.4f} over {steps} steps, more than the "
+                         f"target {config.epsilon}; raise it, or set it to null to calibrate")
+    return DPPlan(noise_multiplier=sigma, sample_rate=sample_rate, steps=steps,
+                  expected_batch_size=config.expected_batch_size, max_grad_norm=config.max_grad_norm,
+                  delta=config.delta, accountant=config.accountant, target_epsilon=config.epsilon, epsilon=spent)
