@@ -90,8 +90,8 @@ class PrivateGradient:
             per_row = p.grad_sample  # [b * K, *p.shape], or None if p took no part in the loss
             if per_row is None:
                 if p.grad is not None:
-                    raise DpldmError(f"parameter '{name}' got a gradient but no per-example gradient; is the "
-                                     f"module in train mode?")
+                    raise DpldmError(f"parameter '{name}' got a gradient but no per-example gradient: was it used "
+                                     f"outside the module's forward?")
                 per_row = torch.zeros((b * k, *p.shape), dtype=p.dtype, device=p.device)
             if not isinstance(per_row, Tensor) or per_row.shape[0] != b * k:
                 raise DpldmError(f"parameter '{name}': per-example gradients do not match the {b * k} rows; "
@@ -106,9 +106,9 @@ class PrivateGradient:
         """g^ of formula (3) for the logical batch ``indices`` ([b], rows of ``data``): one tensor per param.
 
         The batch is processed in chunks of at most ``max_physical_batch`` rows (examples x K); only the running
-        sum of clipped gradients is kept between chunks. Noise is drawn once, after the last chunk, so the
-        result does not depend on the chunk size. ``generator`` feeds the loss's draws; ``noise_generator`` the
-        Gaussian noise.
+        sum of clipped gradients is kept between chunks. Noise is drawn once, after the last chunk; apart from the
+        loss's own draws (see ``LossFn``) the result does not depend on the chunk size. ``generator`` feeds the
+        loss's draws; ``noise_generator`` the Gaussian noise.
         """
         device = self.params[0].device
         sums = [torch.zeros_like(p) for p in self.params]
