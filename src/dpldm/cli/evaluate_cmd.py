@@ -1,10 +1,129 @@
-"""`dpldm evaluate`: Evaluate synthetic images: downstream accuracy, FID."""
+"""`dpldm evaluate`: downstream accuracy (train on synthetic, test on real) and FID / precision / recall."""
 
 from __future__ import annotations
 
-from dpldm.cli.common import add_parser, not_built
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dpldm.cli.common import add_parser
+from dpldm.errors import DpldmError
+
+SYNTHETIC_HELP = ("synthetic set: a .npz from `dpldm sample` (images + labels, or x + y), "
+                  "or a real split as real:NAME:SPLIT (e.g. real:fashion_mnist:train) for floors and ceilings")
 
 
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "evaluate", "Evaluate synthetic images: downstream accuracy, FID")
-    parser.set_defaults(func=lambda args: not_built("evaluate"))
+    metrics = parser.add_subparsers(dest="metric", metavar="METRIC")
+    _register_accuracy(metrics)
+    _register_fid(metrics)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--synthetic", required=True, default=argparse.SUPPRESS, help=SYNTHETIC_HELP)
+    parser.add_argument("--dataset", required=True, default=argparse.SUPPRESS,
+                        help="the private dataset (reference / test set), e.g. mnist")
+    parser.add_argument("--data-root", default=None, help="folder holding the datasets; None: $DPLDM_DATA, else ./data")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--out", default=None,
+                        help="also write the metrics into this JSON file (merged by metric name, e.g. metrics.json)")
+
+
+def _register_accuracy(metrics) -> None:
+    from dpldm.evaluation.accuracy import SELECTIONS
+    from dpldm.evaluation.classifiers import CLASSIFIERS
+
+    parser = add_parser(metrics, "accuracy", "Train classifiers on the synthetic set, test them on the real test set",
+                        description="Train classifiers on the synthetic set and test them on the real test set. The "
+                        "epoch is selected without the test set: by default on a held-out validation part of the "
+                        "PRIVATE train set with Laplace(1/epsilon) noise on the correct-count (epsilon-DP, "
+                        "report-noisy-max), as DPImageBench.")
+    _common(parser)
+    parser.add_argument("--classifier", default="cnn", choices=[*CLASSIFIERS, "all"],
+                        help="cnn: DPDM's 3-conv CNN (CPU-friendly); resnet/wrn/resnext: DPImageBench's (GPU); "
+                        "all: resnet, wrn, resnext")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs; None: the classifier's own")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
+    parser.add_argument("--selection", default="private-val", choices=SELECTIONS,
+                        help="how the epoch is chosen: a private validation split with Laplace noise (DP), "
+                        "or a held-out part of the synthetic set (free)")
+    parser.add_argument("--epsilon", type=float, default=1.0,
+                        help="privacy budget of the private-val selection (Laplace scale 1/epsilon); inf = no noise. "
+                        "It composes in parallel with the generator's (disjoint records): free while <= its epsilon")
+    parser.add_argument("--batch-size", type=int, default=None, help="training batch size; None: the classifier's own")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ...; None: cuda if available")
+    parser.set_defaults(func=_accuracy)
+
+
+def _register_fid(metrics) -> None:
+    from dpldm.evaluation.backends import BACKENDS
+
+    parser = add_parser(metrics, "fid", "FID, precision and recall against a real split (TF-Inception pool3)")
+    _common(parser)
+    parser.add_argument("--split", default="train", help="reference split (DPImageBench: the private train set)")
+    parser.add_argument("--n", type=int, default=10_000, help="images per side (seeded subsets when larger)")
+    parser.add_argument("--backend", default="onnx", choices=BACKENDS,
+                        help="onnx: exported once into the cache folder, ~2.5x faster on CPU; torchscript: reference")
+    parser.add_argument("--k", type=int, default=4, help="neighbours for precision/recall (Kynkaanniemi et al.)")
+    parser.add_argument("--batch-size", type=int, default=50, help="images per Inception forward")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subsets")
+    parser.set_defaults(func=_fid)
+
+
+def _fid(args: argparse.Namespace) -> int:
+    from dpldm.evaluation.backends import inception_backend
+    from dpldm.evaluation.fid_eval import evaluate_fid
+
+    if args.n < 2:
+        raise DpldmError(f"--n must be at least 2, got {args.n}")
+    extractor = inception_backend(args.backend, batch_size=args.batch_size, progress=sys.stderr.isatty())
+    result = evaluate_fid(args.synthetic, dataset=args.dataset, split=args.split, n=args.n, extractor=extractor,
+                          data_root=args.data_root, k=args.k, seed=args.seed)
+    result["backend"] = args.backend
+    _emit(args, result, _fid_text(result))
+    return 0
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
+    from dpldm.evaluation.classifiers import GPU_CLASSIFIERS
+
+    if not (args.epsilon > 0):
+        raise DpldmError(f"--epsilon must be positive (or inf), got {args.epsilon}")
+    names = list(GPU_CLASSIFIERS) if args.classifier == "all" else [args.classifier]
+    config = AccuracyConfig(classifiers=tuple(names), seeds=tuple(args.seeds), epochs=args.epochs,
+                            selection=args.selection, epsilon=args.epsilon, batch_size=args.batch_size,
+                            device=args.device)
+    result = evaluate_accuracy(args.synthetic, dataset=args.dataset, config=config, data_root=args.data_root,
+                               log=None if args.json else print)
+    _emit(args, result, _accuracy_text(result))
+    return 0
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    if args.out:
+        path = Path(args.out)
+        merged = json.loads(path.read_text()) if path.is_file() else {}
+        merged[result["metric"]] = result
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(merged, indent=2) + "\n")
+    print(json.dumps(result, indent=2) if args.json else text)
+
+
+def _fid_text(r: dict[str, Any]) -> str:
+    pr = "n/a" if r["precision"] is None else f"{r['precision']:.4f} / {r['recall']:.4f} (k={r['k']})"
+    return (f"FID {r['fid']:.3f}  ({r['synthetic']}: {r['n_synthetic']} images vs {r['reference']}: "
+            f"{r['n_reference']}, {r['features']} via {r['backend']}, {r['seconds']} s)\n"
+            f"precision / recall {pr}\n{r['privacy']}")
+
+
+def _accuracy_text(r: dict[str, Any]) -> str:
+    lines = [f"{run['classifier']:>8} seed {run['seed']}: test accuracy {run['test_accuracy']:.2f}% "
+             f"(epoch {run['selected_epoch']} of {run['epochs']})" for run in r["runs"]]
+    lines.append(f"mean {r['mean']:.2f}%  std {r['std']:.2f}  over {len(r['runs'])} run(s)")
+    lines.append(f"selection: {r['selection']['statement']}")
+    return "\n".join(lines)

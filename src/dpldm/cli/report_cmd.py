@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from dpldm.cli.common import add_parser, not_built
+import argparse
+
+from dpldm.cli.common import add_parser
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "report", "Write a self-contained HTML report of a run folder")
-    parser.set_defaults(func=lambda args: not_built("report"))
+    parser = add_parser(subparsers, "report", "Write a self-contained HTML report of a run folder",
+                        description="One HTML page, images embedded, that opens with no server: sample grid per "
+                        "class, loss curve, epsilon over steps, metrics, privacy ledger, resolved config. "
+                        "Whatever the run folder lacks is named on the page.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (config.yaml, log.jsonl, privacy.json, "
+                        "samples.npz, samples.png, metrics.json; any may be missing)")
+    parser.add_argument("--out", default=None, help="where to write the page; None: RUN_DIR/report.html")
+    parser.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dpldm.evaluation.report import write_report
+
+    print(write_report(args.run_dir, args.out))
+    return 0
