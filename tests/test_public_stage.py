@@ -64,9 +64,9 @@ def test_pretrain_then_sample_through_cli(autoencoder, tmp_path, capsys):
                  "--steps", "3", "--guidance", "2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     data = np.load(tmp_path / "s" / "samples.npz")
-    assert data["images"].shape == (20, 8, 8) and data["images"].dtype == np.uint8
-    assert np.bincount(data["labels"]).tolist() == [2] * 10
-    assert summary["images"] == 20 and summary["images_per_s"] > 0
+    assert data["images"].shape == (52, 8, 8) and data["images"].dtype == np.uint8
+    assert np.bincount(data["labels"]).tolist() == [2] * 26
+    assert summary["images"] == 52 and summary["images_per_s"] > 0
     assert (tmp_path / "s" / "samples.png").is_file()
 
 

@@ -1,10 +1,28 @@
-"""`dpldm demo`: Run the whole pipeline on the embedded default (offline)."""
+"""`dpldm demo`: the whole pipeline on the embedded default, offline."""
 
 from __future__ import annotations
 
-from dpldm.cli.common import add_parser, not_built
+from dpldm.cli.common import add_parser
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "demo", "Run the whole pipeline on the embedded default (offline)")
-    parser.set_defaults(func=lambda args: not_built("demo"))
+    parser = add_parser(subparsers, "demo", "Run the whole pipeline on the embedded default (offline)",
+                        "DP fine-tuning of the shipped Omniglot handwriting model on scikit-learn's digits\n"
+                        "(private), class-balanced sampling, and the downstream accuracy of a CNN trained on the\n"
+                        "synthetic digits against one trained on the real private digits, both tested on held-out\n"
+                        "real digits. Needs nothing but the installed package.")
+    parser.add_argument("--out", default="runs/demo", help="output folder")
+    parser.add_argument("--epsilon", type=float, default=10.0, help="target epsilon (delta = 1e-5)")
+    parser.add_argument("--n-per-class", type=int, default=100, help="synthetic images per digit")
+    parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides of the fine-tuning config (configs/demo.yaml), e.g. dp.epochs=5")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dpldm.demo import run_demo
+
+    run_demo(args.out, epsilon=args.epsilon, n_per_class=args.n_per_class, sample_steps=args.sample_steps,
+             overrides=args.overrides)
+    return 0

@@ -1,10 +1,46 @@
-"""`dpldm finetune`: Fine-tune the attention modules with DP-SGD on PRIVATE images."""
+"""`dpldm finetune`: DP-SGD fine-tuning of a public model's attention modules on PRIVATE images."""
 
 from __future__ import annotations
 
-from dpldm.cli.common import add_parser, not_built
+import json
+
+from dpldm.cli.common import add_config_options, add_data_root, add_parser, load_stage_config, print_dry_run
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "finetune", "Fine-tune the attention modules with DP-SGD on PRIVATE images")
-    parser.set_defaults(func=lambda args: not_built("finetune"))
+    parser = add_parser(subparsers, "finetune", "Fine-tune the attention modules with DP-SGD on PRIVATE images",
+                        "Load a public model, freeze all but the modules named by `trainable`, and fine-tune them\n"
+                        "with DP-SGD (Poisson sampling, per-example clipping, Gaussian noise calibrated to the\n"
+                        "target epsilon) on a PRIVATE dataset. Writes OUT/privacy.json and the private model to\n"
+                        "OUT/model, whose model.json carries the guarantee. Resumes from OUT/checkpoint.\n"
+                        "--dry-run --json prints the plan: trainable parameters and modules, sigma, q, steps, epsilon.")
+    add_config_options(parser, "mnist_finetune")
+    add_data_root(parser)
+    parser.add_argument("--out", default=None, help="run folder (overrides out_dir in the config)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dpldm.finetune.stage import FinetuneConfig, finetune, prepare_finetune
+
+    if args.out:
+        args.overrides.append(f"out_dir={args.out}")
+    cfg = load_stage_config(FinetuneConfig, args)
+    if args.dry_run:
+        import tempfile
+
+        from dpldm.config import from_dict, to_dict
+
+        # The plan needs the private set's size and the model; cache nothing into the real run folder.
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = from_dict(FinetuneConfig, {**to_dict(cfg), "out_dir": tmp})
+            plan = prepare_finetune(probe, data_root=args.data_root, download=args.download,
+                                    progress=False).summary(cfg.dp)
+        if args.json:
+            print(json.dumps(plan, indent=2))
+        else:
+            print_dry_run(cfg, args, plan)
+        return 0
+    summary = finetune(cfg, data_root=args.data_root, download=args.download)
+    print(json.dumps(summary, indent=2))
+    return 0

@@ -126,13 +126,26 @@ def _tiny_imagenet32(root: Path, split: str, limit: int | None = None, limit_see
                          "tiny_imagenet32", "is_val", None, limit, limit_seed)
 
 
+DIGITS_TEST_FRACTION = 0.2  # digits has no official split: a fixed, stratified 20% is its test set
+
+
 def _digits(root: Path, split: str) -> LabelledImages:
-    """scikit-learn's embedded 8x8 digits (1,797 images, 0..16 intensities) scaled to uint8; one split."""
+    """scikit-learn's embedded 8x8 digits (1,797 images, 0..16 intensities) scaled to uint8.
+
+    split: 'all'; or 'train' (1,438) / 'test' (359), a fixed stratified 80/20 split (seed 0), so a model trained
+    on 'train' can be tested on real digits it never saw.
+    """
     from sklearn.datasets import load_digits
+
+    from dpldm.data.splits import split_indices
 
     bunch = load_digits()
     images = np.clip(np.rint(bunch.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-    return checked("sklearn.datasets.load_digits", "digits", images, bunch.target, index_names(10))
+    data = checked("sklearn.datasets.load_digits", "digits", images, bunch.target, index_names(10))
+    if split == "all":
+        return data
+    train, test = split_indices(len(data), DIGITS_TEST_FRACTION, seed=0, labels=data.labels)
+    return data.subset(train if split == "train" else test)
 
 
 register(_mnist_like("mnist", "MNIST handwritten digits, 28x28 (npz: 10,000 train + 10,000 test; IDX: 60,000 + "
@@ -167,7 +180,7 @@ register(DatasetSpec(
     "tiny_imagenet32", "Tiny ImageNet at 32x32, 200 classes (public stand-in for ImageNet32)",
     (Layout("npz", ("tiny_imagenet32_jpeg.npz",), _tiny_imagenet32),), splits=("train", "val", "test")))
 register(DatasetSpec("digits", "scikit-learn's embedded 8x8 digits (1,797 images)",
-                     (Layout("builtin", (), _digits),), splits=("all", "train")))
+                     (Layout("builtin", (), _digits),), splits=("all", "train", "test")))
 register(DatasetSpec("glyphs", "Synthetic letters rendered from bundled fonts with random distortions, 28x28 "
                      "(options count, size, seed, include_digits, fonts; public stand-in for EMNIST letters)",
                      (Layout("builtin", (), load_glyphs),)))

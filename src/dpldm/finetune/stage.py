@@ -1,0 +1,205 @@
+"""Stage 3 run: DP-SGD fine-tuning of a public latent diffusion model on PRIVATE images.
+
+Privacy-relevant facts, in one place:
+- the only thing computed from private images that leaves this function is the DP-SGD update (through
+  ``DPSGDEngine``), and artefacts derived from the updated weights; the log holds epsilon, not private losses;
+- the autoencoder is frozen and never sees a gradient from private data;
+- a validation part of the private set (the evaluation protocol's) is held out from training by default.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from dpldm.bundle import LatentDiffusion, save_bundle
+from dpldm.config import save_config, to_dict
+from dpldm.data import prepare
+from dpldm.data.config import DataConfig, load_images
+from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
+from dpldm.diffusion.schedule import train_scheduler
+from dpldm.dp import DPConfig, DPSGDEngine, make_plan
+from dpldm.errors import DpldmError
+from dpldm.evaluation.selection import private_validation_split
+from dpldm.finetune.trainable import TrainableSpec, count_params, select_trainable
+from dpldm.public_models import resolve_model
+from dpldm.training.autoencoder import lr_lambda
+from dpldm.training.checkpoint import load_checkpoint, save_checkpoint
+from dpldm.training.latents import cache_key, cached_latents
+from dpldm.training.runlog import RunLog, plot_curves
+
+
+@dataclass
+class FinetuneTrainConfig:
+    lr: float = 1e-3  # AdamW peak learning rate
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 0  # linear LR warm-up in logical steps, then cosine decay to 10% of lr
+    ema_decay: float = 0.0  # EMA of the trained weights per logical step; 0 exports the last weights
+    label_dropout: float = 0.1  # probability a label becomes the null label (classifier-free guidance)
+    log_every: int = 10  # logical steps between log lines
+    checkpoint_every: int = 50  # logical steps between resumable checkpoints
+    seed: int = 0  # seeds the new embedding rows
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+
+@dataclass
+class FinetuneConfig:
+    public_model: str = "omniglot"  # a shipped public model's name, or a model folder
+    data: DataConfig = field(default_factory=lambda: DataConfig(name="mnist", split="train"))  # PRIVATE images
+    holdout_validation: bool = True  # keep the evaluation protocol's private validation split out of training
+    trainable: TrainableSpec = field(default_factory=TrainableSpec)
+    dp: DPConfig = field(default_factory=DPConfig)
+    train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
+    out_dir: str = "runs/finetune"  # run folder; the private model is exported to out_dir/model
+
+
+@dataclass
+class Prepared:
+    """A fine-tuning set up but not yet run: what --dry-run reports."""
+
+    model: LatentDiffusion
+    trainable_modules: list[str]
+    private_latents: torch.Tensor  # (N, c, h, w), scaled
+    private_labels: torch.Tensor  # (N,)
+    class_names: tuple[str, ...]
+    validation_index: list[int]
+
+    def summary(self, dp: DPConfig) -> dict:
+        plan = make_plan(dp, dataset_size=len(self.private_labels))
+        trainable = count_params(self.model.denoiser, trainable_only=True)
+        total = count_params(self.model.denoiser)
+        return {"trainable_params": trainable, "total_params": total,
+                "trainable_fraction": round(trainable / total, 4),
+                "autoencoder_params": count_params(self.model.vae),
+                "trainable_modules": self.trainable_modules, "private_examples": len(self.private_labels),
+                "validation_held_out": len(self.validation_index),
+                "noise_multiplier": plan.noise_multiplier, "sample_rate": plan.sample_rate, "steps": plan.steps,
+                "expected_batch_size": plan.expected_batch_size, "max_grad_norm": plan.max_grad_norm,
+                "epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
+                "accountant": plan.accountant}
+
+
+def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
+                     progress: bool = True) -> Prepared:
+    model = resolve_model(cfg.public_model)
+    private = load_images(cfg.data, root=data_root, download=download)
+    if (cfg.data.image_size, cfg.data.channels) != (model.image_size, model.channels):
+        raise DpldmError(f"the public model makes {model.image_size}px images with {model.channels} channel(s); set "
+                         f"data.image_size={model.image_size} and data.channels={model.channels}")
+    validation = []
+    index = torch.arange(len(private))
+    if cfg.holdout_validation:
+        train_idx, val_idx = private_validation_split(len(private), seed=cfg.data.seed)
+        index, validation = torch.from_numpy(train_idx), val_idx.tolist()
+    x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
+                fit=cfg.data.fit)
+
+    # Private latents, cached once. The frozen encoder maps each image on its own (GroupNorm only, no statistics
+    # across images), so z_i is a fixed function of x_i alone: caching z is per-example pre-processing and
+    # changes nothing in the privacy analysis.
+    run = Path(cfg.out_dir)
+    key = cache_key(data=to_dict(cfg.data), index=index.tolist()[:50] + [len(index)],
+                    autoencoder=model.facts.get("sha256") or json.dumps(to_dict(model.autoencoder_cfg)),
+                    scale=model.scale_factor, model=str(cfg.public_model))
+    z = cached_latents(run / "latents.safetensors", key, model.vae, x, progress=progress) * model.scale_factor
+
+    # New private classes get embedding rows of their own (the null row is kept).
+    denoiser = model.denoiser
+    if tuple(private.class_names) != tuple(model.class_names):
+        if not cfg.trainable.class_embedder:
+            raise DpldmError("the private classes differ from the public model's, so their embedding rows must be "
+                             "trained: set trainable.class_embedder=true")
+        torch.manual_seed(cfg.train.seed)
+        denoiser.conditioner = denoiser.conditioner.resized(private.num_classes)
+        model.class_names = tuple(private.class_names)
+    try:
+        names = select_trainable(denoiser, cfg.trainable)
+    except ValueError as err:
+        raise DpldmError(str(err)) from None
+    model.vae.requires_grad_(False)
+    return Prepared(model, names, z, torch.from_numpy(private.labels[index.numpy()]), tuple(private.class_names),
+                    validation)
+
+
+def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
+             progress: bool = True) -> dict:
+    """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    run = Path(cfg.out_dir)
+    save_config(cfg, run)
+    prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress)
+    model, denoiser = prep.model, prep.model.denoiser
+    params = [p for p in denoiser.parameters() if p.requires_grad]
+    schedule = train_scheduler(model.diffusion)
+    null = denoiser.conditioner.null_label
+    T = model.diffusion.num_train_timesteps
+
+    def loss_fn(module, batch, generator):  # -> (rows,) per-row eps loss; randomness only from `generator`
+        z0, y = batch["latents"], batch["labels"]
+        drop = torch.rand(len(y), generator=generator, device=y.device) < cfg.train.label_dropout
+        t, noise = draw_t_and_noise(z0, T, generator)
+        return eps_loss(module, z0, torch.where(drop, null, y), t=t, noise=noise, schedule=schedule)
+
+    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    denoiser.train()
+    engine = DPSGDEngine(denoiser, opt, loss_fn, {"latents": prep.private_latents, "labels": prep.private_labels},
+                         config=cfg.dp)
+    total = engine.plan.steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
+    ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+    ckpt_path = run / "checkpoint.safetensors"
+    if ckpt_path.is_file():
+        state, _ = load_checkpoint(ckpt_path)
+        denoiser.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        engine.load_state_dict(state["engine"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+    log = RunLog(run, resume_step=engine.steps_done)
+
+    def checkpoint() -> None:
+        state = {"model": denoiser.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "engine": engine.state_dict(), **({"ema": ema.state_dict()} if ema is not None else {})}
+        save_checkpoint(ckpt_path, state, info={"step": engine.steps_done, "stage": "finetune",
+                                                "epsilon": engine.epsilon()})
+
+    bar = tqdm(total=total, initial=engine.steps_done, disable=not progress, desc="DP fine-tune", unit="step")
+    start = time.time()
+    while not engine.done:
+        # One logical DP-SGD step; the LR schedule and EMA follow logical steps, never physical batches.
+        step = engine.step()
+        sched.step()
+        if ema is not None:
+            ema.step(params)
+        bar.update(1)
+        if step % cfg.train.log_every == 0 or step == total:
+            eps = engine.epsilon()
+            log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
+            bar.set_postfix(eps=f"{eps:.3f}")
+        if step % cfg.train.checkpoint_every == 0 or step == total:
+            checkpoint()
+    bar.close()
+    engine.close()
+
+    # Export the private model with the guarantee it was trained under.
+    if ema is not None:
+        ema.copy_to(params)
+    facts = engine.facts()
+    (run / "privacy.json").write_text(facts.to_json())
+    model.facts = {**model.facts, "privacy": json.loads(facts.to_json()), "private_data": to_dict(cfg.data),
+                   "public_model": str(cfg.public_model), "trainable": to_dict(cfg.trainable),
+                   "finetune_steps": engine.steps_done}
+    save_bundle(run / "model", model)
+    plot_curves(log.read(), run / "epsilon.png", keys=("epsilon",), title="privacy spent")
+    summary = {**prep.summary(cfg.dp), "epsilon_spent": facts.epsilon, "model": str(run / "model"),
+               "wall_s": round(time.time() - start, 1)}
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
