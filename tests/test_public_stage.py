@@ -39,13 +39,11 @@ def sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def autoencoder(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ae")
-    assert main(["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(out)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+def autoencoder(tiny_autoencoder) -> Path:
+    metrics = json.loads((tiny_autoencoder / "metrics.json").read_text())
     assert metrics["public_holdout"]["count"] > 0 and np.isfinite(metrics["public_holdout"]["psnr_db"])
-    assert (out / "reconstructions.png").is_file() and (out / "config.yaml").is_file()
-    return out / "autoencoder"
+    assert (tiny_autoencoder / "reconstructions.png").is_file() and (tiny_autoencoder / "config.yaml").is_file()
+    return tiny_autoencoder / "autoencoder"
 
 
 def pretrain_args(autoencoder: Path, out: Path, steps: int = 6) -> list[str]:

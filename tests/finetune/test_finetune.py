@@ -1,0 +1,139 @@
+"""Private fine-tuning on the tiny public model: what is trained, what stays frozen, resume, the dry-run plan,
+and the per-example gradients of the real denoiser against a loop of single-example backward passes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dpldm.bundle import build_denoiser, load_bundle
+from dpldm.cli.main import main
+from dpldm.diffusion.loss import eps_loss
+from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
+from dpldm.dp.gradient import PrivateGradient
+from dpldm.finetune.trainable import ATTENTION_PROJECTIONS, TrainableSpec, select_trainable
+from dpldm.models import UNetConfig
+
+CRASH_AFTER_FIRST_CHECKPOINT = """
+import os, sys
+import dpldm.finetune.stage as stage
+save = stage.save_checkpoint
+def save_then_die(*args, **kwargs):
+    save(*args, **kwargs)
+    os._exit(9)
+stage.save_checkpoint = save_then_die
+from dpldm.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
+    return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
+
+
+def tiny_unet() -> UNetConfig:
+    return UNetConfig(sample_size=4, latent_channels=3, block_out_channels=(16, 32), layers_per_block=1,
+                      attention_head_dim=8, cross_attention_dim=16, norm_num_groups=8)
+
+
+def test_spec_selects_blocks_attention_and_all():
+    den = build_denoiser(tiny_unet(), 5)
+    names = select_trainable(den, TrainableSpec(modules="transformer_blocks", from_block=4))
+    # 1 layer per level: blocks 1-2 down, 3 mid, 4-7 up (2 levels x 2 layers).
+    assert names == ["unet.up_blocks.0.attentions.0", "unet.up_blocks.0.attentions.1",
+                     "unet.up_blocks.1.attentions.0", "unet.up_blocks.1.attentions.1", "conditioner"]
+    trained = {n for n, p in den.named_parameters() if p.requires_grad}
+    assert all(n.startswith(("unet.up_blocks", "conditioner")) and ("attentions" in n or "conditioner" in n)
+               for n in trained)
+    assert any("ff.net" in n for n in trained) and any("attn2.to_k" in n for n in trained)
+
+    select_trainable(den, TrainableSpec(modules="attention", from_block=1, class_embedder=False))
+    trained = [n for n, p in den.named_parameters() if p.requires_grad]
+    assert trained and all(n.split(".")[-2] in ATTENTION_PROJECTIONS or n.split(".")[-3] == "to_out"
+                           for n in trained)
+    assert not any("ff." in n or "norm" in n or "conditioner" in n for n in trained)
+
+    select_trainable(den, TrainableSpec(modules="all"))
+    assert all(p.requires_grad for p in den.parameters())
+    with pytest.raises(ValueError, match="from_block"):
+        select_trainable(den, TrainableSpec(from_block=99))
+
+
+def test_per_example_gradients_of_the_denoiser_match_single_example_loop():
+    torch.manual_seed(0)
+    den = build_denoiser(tiny_unet(), 5).double().train()
+    select_trainable(den, TrainableSpec(from_block=3))
+    schedule = train_scheduler(DiffusionConfig())
+    b = 4
+    z0, y = torch.randn(b, 3, 4, 4, dtype=torch.float64), torch.tensor([0, 1, 5, 2])
+    t, noise = torch.tensor([3, 500, 999, 42]), torch.randn(b, 3, 4, 4, dtype=torch.float64)
+
+    def loss_fn(module, batch, generator):
+        idx = batch["i"]
+        return eps_loss(module, batch["z"], batch["y"], t=t[idx], noise=noise[idx], schedule=schedule)
+
+    pg = PrivateGradient(den, loss_fn, max_grad_norm=1e9, noise_multiplier=0.0, expected_batch_size=b,
+                         max_physical_batch=b)
+    fast = pg.per_example({"z": z0, "y": y, "i": torch.arange(b)}, torch.Generator())
+    pg.close()
+    params = [p for p in den.parameters() if p.requires_grad]
+    for i in range(b):  # obviously correct: one backward pass per example
+        den.zero_grad()
+        loss_fn(den, {"z": z0[i:i + 1], "y": y[i:i + 1], "i": torch.tensor([i])}, None).sum().backward()
+        for p, g in zip(params, fast):
+            torch.testing.assert_close(g[i], p.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_finetune_trains_only_the_spec_and_writes_the_guarantee(tiny_public_model, tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(finetune_args(tiny_public_model, out)) == 0
+    before = load_file(str(tiny_public_model / "denoiser.safetensors"))
+    after = load_file(str(out / "model" / "denoiser.safetensors"))
+    trained = json.loads((out / "summary.json").read_text())["trainable_modules"]
+    prefixes = tuple(n + "." for n in trained)
+    changed = {k for k in before if k in after and not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(prefixes) for k in changed)
+    frozen = [k for k in before if not k.startswith(prefixes)]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # bit-identical
+    assert after["conditioner.embedding.weight"].shape[0] == 11  # 10 private digits + null
+    ae_before = load_file(str(tiny_public_model / "autoencoder.safetensors"))
+    ae_after = load_file(str(out / "model" / "autoencoder.safetensors"))
+    assert ae_before.keys() == ae_after.keys() and all(torch.equal(ae_before[k], ae_after[k]) for k in ae_before)
+    privacy = json.loads((out / "privacy.json").read_text())
+    assert privacy["steps"] == 4 and 0 < privacy["epsilon"] <= 10.0
+    assert privacy["neighbouring_relation"] == "add/remove one" and privacy["sampling"] == "Poisson"
+    model = load_bundle(out / "model")
+    assert model.facts["privacy"]["epsilon"] == privacy["epsilon"] and model.class_names[3] == "3"
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all("loss" not in r for r in log) and log[-1]["epsilon"] == pytest.approx(privacy["epsilon"])
+
+
+def test_dry_run_json_plan(tiny_public_model, tmp_path, capsys):
+    assert main(finetune_args(tiny_public_model, tmp_path / "dry", "--dry-run", "--json")) == 0
+    plan = json.loads(capsys.readouterr().out)
+    for key in ("trainable_params", "total_params", "trainable_modules", "noise_multiplier", "sample_rate", "steps",
+                "epsilon", "delta", "accountant"):
+        assert key in plan
+    assert plan["trainable_params"] < plan["total_params"] and plan["steps"] == 4
+    assert plan["sample_rate"] == pytest.approx(64 / plan["private_examples"])
+    assert not (tmp_path / "dry" / "checkpoint.safetensors").exists()
+
+
+def test_resume_after_kill_continues_model_and_accountant(tiny_public_model, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(finetune_args(tiny_public_model, straight)) == 0
+    killed = subprocess.run([sys.executable, "-c", CRASH_AFTER_FIRST_CHECKPOINT,
+                             *finetune_args(tiny_public_model, resumed)], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 2
+    assert main(finetune_args(tiny_public_model, resumed)) == 0
+    a = load_file(str(straight / "model" / "denoiser.safetensors"))
+    b = load_file(str(resumed / "model" / "denoiser.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((straight / "privacy.json").read_text()) == json.loads((resumed / "privacy.json").read_text())
