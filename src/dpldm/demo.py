@@ -20,7 +20,8 @@ DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 
 
 def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 100, sample_steps: int = 50,
-             overrides: list[str] | None = None, progress: bool = True, say=print) -> dict:
+             overrides: list[str] | None = None, classifier_epochs: int | None = None, progress: bool = True,
+             say=print) -> dict:
     """Run the demo into ``out_dir``; returns (and writes to out_dir/demo.json) the numbers it printed."""
     from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
     from dpldm.evaluation.classifiers import CLASSIFIERS
@@ -53,7 +54,8 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     #    The epoch is chosen on the private validation split held out from fine-tuning (Laplace noise, epsilon).
     start = time.time()
     cnn = replace(CLASSIFIERS["cnn"], image_size=model.image_size)
-    acc_cfg = AccuracyConfig(selection="private-val", epsilon=epsilon, split_seed=cfg.data.seed)
+    acc_cfg = AccuracyConfig(selection="private-val", epsilon=epsilon, split_seed=cfg.data.seed,
+                             epochs=classifier_epochs)
     synthetic = evaluate_accuracy(str(npz), dataset="digits", config=acc_cfg, specs=[cnn])
     real = evaluate_accuracy("real:digits:train", dataset="digits", config=acc_cfg, specs=[cnn])
     timings["evaluate_s"] = round(time.time() - start, 1)

@@ -47,3 +47,55 @@ def resolve_model(name_or_path: str | Path) -> LatentDiffusion:
         return load_bundle(folder)
     raise DpldmError(f"no model at '{name_or_path}': give a folder with model.json, or one of the shipped "
                      f"public models: {', '.join(shipped) or '(none installed)'}")
+
+
+def package(name: str, *, autoencoder_run: str | Path, ldm_run: str | Path, commands: list[str],
+            dtype: str = "float16") -> Path:
+    """Copy a pretrained model into ``dpldm/checkpoints/<name>`` (weights in ``dtype``) with its manifest."""
+    import time
+
+    import torch
+    import yaml
+
+    from dpldm.bundle import save_bundle
+
+    autoencoder_run, ldm_run = Path(autoencoder_run), Path(ldm_run)
+    model = load_bundle(ldm_run / "model")
+    folder = CHECKPOINTS / name
+    save_bundle(folder, model, dtype=getattr(torch, dtype))
+
+    def last_log(run: Path) -> dict:
+        lines = (run / "log.jsonl").read_text().splitlines()
+        return json.loads(lines[-1]) if lines else {}
+
+    ae_log, ldm_log = last_log(autoencoder_run), last_log(ldm_run)
+    manifest = {
+        "name": name,
+        "created": time.strftime("%Y-%m-%d"),
+        "commands": commands,
+        "configs": {"autoencoder": yaml.safe_load((autoencoder_run / "config.yaml").read_text()),
+                    "pretrain": yaml.safe_load((ldm_run / "config.yaml").read_text())},
+        "public_data": model.facts.get("public_data"),
+        "seed": yaml.safe_load((ldm_run / "config.yaml").read_text())["train"]["seed"],
+        "steps": {"autoencoder": ae_log.get("step"), "pretrain": ldm_log.get("step")},
+        "final_loss": {"autoencoder": ae_log.get("loss"), "pretrain": ldm_log.get("loss")},
+        "wall_s": {"autoencoder": ae_log.get("wall_s"), "pretrain": ldm_log.get("wall_s")},
+        "autoencoder_metrics": json.loads((autoencoder_run / "metrics.json").read_text()),
+        "weights_dtype": dtype,
+        "sha256": {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "manifest.json"},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Ship a pretrained public model inside the package.")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--autoencoder-run", required=True)
+    parser.add_argument("--ldm-run", required=True)
+    parser.add_argument("--command", dest="commands", action="append", default=[],
+                        help="a command that trained it (repeat, in order)")
+    args = parser.parse_args()
+    print(package(args.name, autoencoder_run=args.autoencoder_run, ldm_run=args.ldm_run, commands=args.commands))
