@@ -27,7 +27,7 @@ from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
 from dpldm.evaluation.selection import private_validation_split
-from dpldm.finetune.trainable import TrainableSpec, count_params, select_trainable
+from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.public_models import resolve_model
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import load_checkpoint, save_checkpoint
@@ -192,6 +192,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     # Export the private model with the guarantee it was trained under.
     if ema is not None:
         ema.copy_to(params)
+    merge_lora(denoiser)
     facts = engine.facts()
     (run / "privacy.json").write_text(facts.to_json())
     model.facts = {**model.facts, "privacy": json.loads(facts.to_json()), "private_data": to_dict(cfg.data),

@@ -26,10 +26,16 @@ class TrainableSpec:
     # whole UNet (the full fine-tuning baseline; from_block is then ignored)
     from_block: int = 1  # first trained transformer block, 1-based in forward order (the paper's "blocks 9-16": 9)
     class_embedder: bool = True  # train the class embedding table (new private classes always get fresh rows)
+    lora_rank: int = 0  # > 0: instead of the weights themselves, train rank-r LoRA adapters (peft) on the attention
+    # projections (q, k, v, out) of the chosen blocks; merged into the weights when the model is exported
 
     def validate(self) -> None:
         if self.from_block < 1:
             raise ValueError(f"from_block counts from 1, got {self.from_block}")
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be >= 0, got {self.lora_rank}")
+        if self.lora_rank and self.modules == "all":
+            raise ValueError("LoRA adapts attention projections: use modules 'transformer_blocks' or 'attention'")
 
 
 def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec) -> list[str]:
@@ -39,7 +45,11 @@ def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec) -> list[str]
         raise ValueError(f"from_block={spec.from_block} but this UNet has {len(blocks)} transformer blocks")
     denoiser.requires_grad_(False)
     chosen: list[tuple[str, nn.Module]] = []
-    if spec.modules == "all":
+    if spec.lora_rank:
+        names = add_lora(denoiser, [b for _, b in blocks[spec.from_block - 1:]], spec.lora_rank)
+        chosen += [(f"unet.{n} (LoRA r={spec.lora_rank})", m) for n, m in denoiser.unet.named_modules()
+                   if n.split(".")[-1] in ("lora_A", "lora_B") and n.rsplit(".", 1)[0] in names]
+    elif spec.modules == "all":
         chosen.append(("unet", denoiser.unet))
     else:
         for name, block in blocks[spec.from_block - 1:]:
@@ -53,6 +63,41 @@ def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec) -> list[str]
     for _, module in chosen:
         module.requires_grad_(True)
     return [name for name, _ in chosen]
+
+
+def add_lora(denoiser: LatentDenoiser, blocks: list[nn.Module], rank: int) -> set[str]:
+    """Wrap the attention projections of ``blocks`` in peft LoRA layers (B initialised to zero, so the model is
+    unchanged until trained); returns the wrapped modules' names inside the UNet."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    inside = {id(m) for block in blocks for m in block.modules()}
+    targets = [name for name, m in denoiser.unet.named_modules()
+               if id(m) in inside and isinstance(m, nn.Linear) and _is_projection(name)]
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets), denoiser.unet)
+    return set(targets)
+
+
+def _is_projection(name: str) -> bool:
+    parts = name.split(".")
+    return parts[-1] in ATTENTION_PROJECTIONS or (parts[-2:-1] == ["to_out"] and parts[-1] == "0")
+
+
+def merge_lora(denoiser: LatentDenoiser) -> int:
+    """Fold every LoRA adapter into its base weight and put the plain layer back; returns how many were merged.
+
+    After this the denoiser has exactly the public model's module names, so it saves and loads like any other.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    merged = 0
+    for name, module in list(denoiser.unet.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = denoiser.unet.get_submodule(parent_name) if parent_name else denoiser.unet
+            setattr(parent, child, module.get_base_layer())
+            merged += 1
+    return merged
 
 
 def count_params(module: nn.Module, *, trainable_only: bool = False) -> int:
