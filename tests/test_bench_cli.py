@@ -12,6 +12,7 @@ def test_bench_dp_step_prints_ratios(capsys):
     result = json.loads(capsys.readouterr().out)
     for key in ("nonprivate_s", "dp_s", "dp_over_nonprivate", "full_dp_s", "attention_dp_over_full_dp"):
         assert result[key] > 0
+    assert result["latent_cache_speedup"] > 1
     assert result["trainable_params"] < result["full_trainable_params"]
 
 

@@ -43,3 +43,14 @@ def test_levels_without_attention_have_no_blocks():
     names = [n for n, _ in transformer_blocks(unet)]
     assert not any(n.startswith("down_blocks.0") for n in names)
     assert len(names) == 2 + 1 + 3
+
+
+def test_denoiser_takes_text_token_states():
+    import torch
+
+    from dpldm.models import LatentDenoiser, TextProjector
+
+    den = LatentDenoiser(build_unet(small()), TextProjector(text_dim=384, dim=16))
+    tokens = torch.randn(2, 7, 384)  # (B, L, text_dim), e.g. MiniLM token states
+    eps = den(torch.randn(2, 3, 4, 4), torch.tensor([1, 999]), tokens)
+    assert eps.shape == (2, 3, 4, 4)
