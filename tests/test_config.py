@@ -77,7 +77,7 @@ def test_cli_dry_run_and_unknown_key(capsys):
 
     assert main(["pretrain", "--config", "tiny_ldm", "--dry-run", "--set", "train.steps=3"]) == 0
     out = capsys.readouterr().out
-    assert "steps: 3" in out and "digits" in out
+    assert "steps: 3" in out and "glyphs" in out
     assert main(["pretrain", "--config", "tiny_ldm", "--dry-run", "--set", "train.stepz=3"]) == 2
     err = capsys.readouterr().err
     assert "train.stepz" in err and "allowed keys" in err and len(err.strip().splitlines()) == 1

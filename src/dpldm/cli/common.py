@@ -33,6 +33,22 @@ def add_config_options(parser: argparse.ArgumentParser, default_config: str | No
     parser.add_argument("--json", action="store_true", help="with --dry-run: print one JSON object")
 
 
+def add_stage_parser(subparsers: Any, name: str, help: str, description: str,
+                     default_config: str) -> argparse.ArgumentParser:
+    """A config-driven stage: --config/--set/--dry-run/--json, --data-root/--download, --out RUN_DIR."""
+    parser = add_parser(subparsers, name, help, description)
+    add_config_options(parser, default_config)
+    add_data_root(parser)
+    parser.add_argument("--out", default=None, help="run folder (overrides out_dir in the config)")
+    return parser
+
+
+def load_stage_config(cls: type[T], args: argparse.Namespace) -> T:
+    """The stage's typed config: --config, then --set overrides, then --out as out_dir."""
+    overrides = list(args.overrides) + ([f"out_dir={args.out}"] if getattr(args, "out", None) else [])
+    return load_config(cls, resolve_config_path(args.config), overrides)
+
+
 def add_data_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None,
                         help="folder holding the datasets (default: $DPLDM_DATA, else ./data)")
@@ -51,10 +67,6 @@ def resolve_config_path(name: str | None) -> Path | None:
         if candidate.is_file():
             return candidate
     return path  # load_config reports it as missing, naming the path
-
-
-def load_stage_config(cls: type[T], args: argparse.Namespace) -> T:
-    return load_config(cls, resolve_config_path(args.config), args.overrides)
 
 
 def print_dry_run(config: Any, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:

@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import json
 
-from dpldm.cli.common import add_config_options, add_data_root, add_parser, load_stage_config, print_dry_run
+from dpldm.cli.common import add_stage_parser, load_stage_config, print_dry_run
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "finetune", "Fine-tune the attention modules with DP-SGD on PRIVATE images",
+    parser = add_stage_parser(subparsers, "finetune", "Fine-tune the attention modules with DP-SGD on PRIVATE images",
                         "Load a public model, freeze all but the modules named by `trainable`, and fine-tune them\n"
                         "with DP-SGD (Poisson sampling, per-example clipping, Gaussian noise calibrated to the\n"
                         "target epsilon) on a PRIVATE dataset. Writes OUT/privacy.json and the private model to\n"
                         "OUT/model, whose model.json carries the guarantee. Resumes from OUT/checkpoint.\n"
-                        "--dry-run --json prints the plan: trainable parameters and modules, sigma, q, steps, epsilon.")
-    add_config_options(parser, "mnist_finetune")
-    add_data_root(parser)
-    parser.add_argument("--out", default=None, help="run folder (overrides out_dir in the config)")
+                        "--dry-run --json prints the plan: trainable parameters and modules, sigma, q, steps, epsilon.", "mnist_finetune")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from dpldm.finetune.stage import FinetuneConfig, finetune, prepare_finetune
 
-    if args.out:
-        args.overrides.append(f"out_dir={args.out}")
     cfg = load_stage_config(FinetuneConfig, args)
     if args.dry_run:
         import tempfile

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import json
 
-from dpldm.cli.common import add_config_options, add_data_root, add_parser, load_stage_config, print_dry_run
+from dpldm.cli.common import add_stage_parser, load_stage_config, print_dry_run
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "train-autoencoder", "Train the autoencoder on PUBLIC images",
+    parser = add_stage_parser(subparsers, "train-autoencoder", "Train the autoencoder on PUBLIC images",
                         "Train the KL autoencoder on a PUBLIC dataset (resumes from the run folder's checkpoint),\n"
                         "then report reconstruction MSE/PSNR on held-out public images and on private sets it\n"
-                        "never saw, and write originals beside reconstructions as a PNG.")
-    add_config_options(parser, "omniglot_autoencoder")
-    add_data_root(parser)
-    parser.add_argument("--out", default=None, help="run folder (overrides out_dir in the config)")
+                        "never saw, and write originals beside reconstructions as a PNG.", "omniglot_autoencoder")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from dpldm.training.autoencoder import AutoencoderStageConfig, train_autoencoder
 
-    if args.out:
-        args.overrides.append(f"out_dir={args.out}")
     cfg = load_stage_config(AutoencoderStageConfig, args)
     if args.dry_run:
         print_dry_run(cfg, args)
