@@ -98,8 +98,9 @@ def _accuracy(args: argparse.Namespace) -> int:
     config = AccuracyConfig(classifiers=tuple(names), seeds=tuple(args.seeds), epochs=args.epochs,
                             selection=args.selection, epsilon=args.epsilon, batch_size=args.batch_size,
                             device=args.device)
+    progress = (lambda line: print(line, file=sys.stderr)) if args.json else print  # JSON alone on stdout
     result = evaluate_accuracy(args.synthetic, dataset=args.dataset, config=config, data_root=args.data_root,
-                               log=None if args.json else print)
+                               log=progress)
     _emit(args, result, _accuracy_text(result))
     return 0
 
