@@ -8,8 +8,7 @@ from libraries:
     "rdp": opacus ``RDPAccountant`` (Renyi DP of the subsampled Gaussian, Mironov et al. 2019);
     "prv": opacus ``PRVAccountant`` (numerical composition of privacy random variables, Gopi et al. 2021),
            its upper bound, as DP-LDM's official code uses;
-    "pld": dp_accounting ``PLDAccountant`` (privacy loss distributions, pessimistic estimate). dp-accounting is
-           an optional dependency (the ``test`` extra).
+    "pld": dp_accounting ``PLDAccountant`` (privacy loss distributions, pessimistic estimate).
 
 Map: sigma -> ``noise_multiplier``, q -> ``sample_rate``, T -> ``steps``.
 """
