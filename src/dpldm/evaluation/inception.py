@@ -12,6 +12,7 @@ The package is located on disk, never imported: importing it imports OpenCV.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,9 @@ class TorchScriptInception:
 
     def __init__(self, *, batch_size: int = 50, device: str | None = None, progress: bool = False) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = torch.jit.load(str(weights_path()), map_location=self.device).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript; it still loads
+            self.model = torch.jit.load(str(weights_path()), map_location=self.device).eval()
         self.batch_size = batch_size
         self.progress = progress
 
