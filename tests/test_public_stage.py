@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,8 @@ def test_resume_after_kill_matches_uninterrupted(autoencoder, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(pretrain_args(autoencoder, straight)) == 0
     killed = subprocess.run([sys.executable, "-c", CRASH_AFTER_FIRST_CHECKPOINT, *pretrain_args(autoencoder, resumed)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     assert killed.returncode == 9, killed.stderr
     assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 3
     assert not (resumed / "model").exists()

@@ -4,6 +4,7 @@ and the per-example gradients of the real denoiser against a loop of single-exam
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,7 +130,8 @@ def test_resume_after_kill_continues_model_and_accountant(tiny_public_model, tmp
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(finetune_args(tiny_public_model, straight)) == 0
     killed = subprocess.run([sys.executable, "-c", CRASH_AFTER_FIRST_CHECKPOINT,
-                             *finetune_args(tiny_public_model, resumed)], capture_output=True, text=True)
+                             *finetune_args(tiny_public_model, resumed)], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     assert killed.returncode == 9, killed.stderr
     assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 2
     assert main(finetune_args(tiny_public_model, resumed)) == 0

@@ -30,7 +30,7 @@ from dpldm.evaluation.selection import private_validation_split
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.public_models import resolve_model
 from dpldm.training.autoencoder import lr_lambda
-from dpldm.training.checkpoint import load_checkpoint, save_checkpoint
+from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.runlog import RunLog, plot_curves
 
@@ -155,21 +155,14 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
     ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
     ckpt_path = run / "checkpoint.safetensors"
+    parts = dict(model=denoiser, optimizer=opt, scheduler=sched, engine=engine, **({"ema": ema} if ema is not None else {}))
     if ckpt_path.is_file():
-        state, _ = load_checkpoint(ckpt_path)
-        denoiser.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        engine.load_state_dict(state["engine"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
+        restore(ckpt_path, **parts)
     log = RunLog(run, resume_step=engine.steps_done)
 
     def checkpoint() -> None:
-        state = {"model": denoiser.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "engine": engine.state_dict(), **({"ema": ema.state_dict()} if ema is not None else {})}
-        save_checkpoint(ckpt_path, state, info={"step": engine.steps_done, "stage": "finetune",
-                                                "epsilon": engine.epsilon()})
+        save_checkpoint(ckpt_path, capture(**parts), info={"step": engine.steps_done, "stage": "finetune",
+                                                           "epsilon": engine.epsilon()})
 
     bar = tqdm(total=total, initial=engine.steps_done, disable=not progress, desc="DP fine-tune", unit="step")
     start = time.time()

@@ -15,7 +15,7 @@ from dpldm.config import save_config, to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
-from dpldm.training.checkpoint import load_checkpoint, save_checkpoint
+from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.runlog import RunLog, plot_curves
 
 
@@ -95,20 +95,12 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
-    step = 0
-    if ckpt_path.is_file():
-        state, _ = load_checkpoint(ckpt_path)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        step = state["step"]
+    parts = dict(model=vae, optimizer=opt, scheduler=sched, generator=gen)
+    step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
     log = RunLog(run, resume_step=step)
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {"model": vae.state_dict(), "optimizer": opt.state_dict(),
-                                    "scheduler": sched.state_dict(), "generator": gen.get_state(), "step": step},
-                        info={"step": step, "stage": "train-autoencoder"})
+        save_checkpoint(ckpt_path, capture(**parts, step=step), info={"step": step, "stage": "train-autoencoder"})
 
     bar = tqdm(total=cfg.train.steps, initial=step, disable=not progress, desc="autoencoder", unit="step")
     start = time.time()

@@ -95,3 +95,32 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def capture(**parts: Any) -> dict[str, Any]:
+    """A training state from its parts: modules, optimizers, schedulers, EMA and engines by ``state_dict()``,
+    generators by ``get_state()``, plain values (the step) as they are."""
+    state = {}
+    for name, part in parts.items():
+        if isinstance(part, torch.Generator):
+            state[name] = part.get_state()
+        elif hasattr(part, "state_dict"):
+            state[name] = part.state_dict()
+        else:
+            state[name] = part
+    return state
+
+
+def restore(path: str | Path, **parts: Any) -> dict[str, Any]:
+    """Load the checkpoint at ``path`` into ``parts`` (the inverse of ``capture``); returns the raw state, from
+    which the caller reads its plain values."""
+    state, _ = load_checkpoint(path)
+    missing = sorted(set(parts) - set(state))
+    if missing:
+        raise DpldmError(f"{path}: checkpoint lacks {', '.join(missing)}; it was written by another stage or config")
+    for name, part in parts.items():
+        if isinstance(part, torch.Generator):
+            part.set_state(state[name])
+        else:
+            part.load_state_dict(state[name])
+    return state

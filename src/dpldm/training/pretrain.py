@@ -20,7 +20,7 @@ from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
-from dpldm.training.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
 from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.runlog import RunLog, plot_curves
 
@@ -85,15 +85,8 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     ema = EMAModel(params, decay=cfg.train.ema_decay)
     schedule = train_scheduler(cfg.diffusion)
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
-    step = 0
-    if ckpt_path.is_file():
-        state, _ = load_checkpoint(ckpt_path)
-        denoiser.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        ema.load_state_dict(state["ema"])
-        gen.set_state(state["generator"])
-        step = state["step"]
+    parts = dict(model=denoiser, optimizer=opt, scheduler=sched, ema=ema, generator=gen)
+    step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
     log = RunLog(run, resume_step=step)
     null = denoiser.conditioner.null_label
 
@@ -120,9 +113,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
             log.write(step=step, loss=loss.item(), lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
             bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
-            save_checkpoint(ckpt_path, {"model": denoiser.state_dict(), "optimizer": opt.state_dict(),
-                                        "scheduler": sched.state_dict(), "ema": ema.state_dict(),
-                                        "generator": gen.get_state(), "step": step},
+            save_checkpoint(ckpt_path, capture(**parts, step=step),
                             info={"step": step, "stage": "pretrain", "loss": loss.item()})
     bar.close()
 
