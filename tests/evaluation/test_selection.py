@@ -10,19 +10,41 @@ from dpldm.evaluation.selection import (SelectionPolicy, laplace_noise, noisy_ar
                                         validation_size)
 
 
-@pytest.mark.parametrize("n, size", [(60_000, 5_000), (10_000, 833), (1_200, 100)])
-def test_split_sizes_follow_dpimagebench(n: int, size: int) -> None:
-    train, val = private_validation_split(n, seed=0)
-    assert len(val) == size == validation_size(n) and len(train) == n - size
+def records(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 6, 6), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def test_split_holds_out_about_the_dpimagebench_fraction() -> None:
+    images, labels = records(12_000)
+    train, val = private_validation_split(images, labels, seed=0)
+    # Binomial(12,000, 1/12): mean 1,000, std 30.
+    assert abs(len(val) - validation_size(12_000)) < 5 * 30 and len(train) + len(val) == 12_000
 
 
 def test_split_is_deterministic_disjoint_and_covering() -> None:
-    train, val = private_validation_split(1_000, seed=7)
-    again_train, again_val = private_validation_split(1_000, seed=7)
+    images, labels = records(1_000)
+    train, val = private_validation_split(images, labels, seed=7)
+    again_train, again_val = private_validation_split(images, labels, seed=7)
     assert np.array_equal(train, again_train) and np.array_equal(val, again_val)
     assert np.intersect1d(train, val).size == 0
     assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(1_000))
-    assert not np.array_equal(val, private_validation_split(1_000, seed=8)[1])
+    assert not np.array_equal(val, private_validation_split(images, labels, seed=8)[1])
+
+
+def test_adding_or_removing_a_record_moves_no_other_record() -> None:
+    """The partition must be per record for parallel composition (an index permutation fails this)."""
+    images, labels = records(500)
+    _, val = private_validation_split(images, labels, seed=3)
+    in_val = set(map(bytes, images[val]))
+    # Remove record 17, add a new record at the front: every old record keeps its side.
+    new_image, new_label = records(1, seed=99)
+    images2 = np.concatenate([new_image, np.delete(images, 17, axis=0)])
+    labels2 = np.concatenate([new_label, np.delete(labels, 17)])
+    _, val2 = private_validation_split(images2, labels2, seed=3)
+    in_val2 = set(map(bytes, images2[val2]))
+    old = set(map(bytes, np.delete(images, 17, axis=0)))
+    assert in_val & old == in_val2 & old
 
 
 def test_noisy_argmax_is_seeded() -> None:

@@ -56,7 +56,7 @@ def make_splits(synthetic: str, dataset: str, config: AccuracyConfig, seed: int,
     excluded = False
     if config.selection == "private-val":
         private = load_dataset(dataset, "train", root=data_root)
-        keep, held_out = private_validation_split(len(private), config.split_seed)
+        keep, held_out = private_validation_split(private.images, private.labels, config.split_seed)
         validation = private.subset(held_out)
         if parse_real(synthetic) == (dataset, "train"):
             train, excluded = train.subset(keep), True

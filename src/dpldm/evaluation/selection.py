@@ -13,6 +13,7 @@ training records, so the two guarantees compose in parallel: the whole release i
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -29,14 +30,29 @@ def validation_size(n: int) -> int:
     return max(1, min(n - 1, round(n * VALIDATION_FRACTION)))
 
 
-def private_validation_split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices 0..n-1 of the private train set -> (train_index, validation_index), both sorted int64.
+def private_validation_split(images: np.ndarray, labels: np.ndarray,
+                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split the private train set's records -> (train_index, validation_index), both sorted int64.
 
-    Deterministic in (n, seed); the fine-tuning stage must exclude ``validation_index`` from the generator's data.
+    A record (image, label) goes to validation when a keyed hash of its own bytes (BLAKE2b, key = seed) falls in
+    the lowest VALIDATION_FRACTION of the hash range, so about 8.3% of the records are held out. Membership depends
+    on the record alone: adding or removing one record moves no other record between the parts. That is what lets
+    the generator's guarantee (on the train part) and the selection's (on the validation part) compose in
+    parallel; a permutation of range(n) would not do, since one record more reshuffles every other one.
+    The fine-tuning stage must exclude ``validation_index`` from the generator's data.
     """
-    permutation = np.random.default_rng(seed).permutation(n)
-    size = validation_size(n)
-    return np.sort(permutation[size:]).astype(np.int64), np.sort(permutation[:size]).astype(np.int64)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    key = seed.to_bytes(8, "little", signed=True)
+    threshold = VALIDATION_FRACTION * 2.0 ** 64
+    in_validation = np.array([
+        int.from_bytes(hashlib.blake2b(np.ascontiguousarray(image).tobytes() + int(label).to_bytes(8, "little"),
+                                       digest_size=8, key=key).digest(), "little") < threshold
+        for image, label in zip(images, labels)], dtype=bool)
+    if len(images) and not in_validation.any():
+        raise ValueError(f"no record of the {len(images)} fell into the private validation split; it needs more "
+                         f"private images (about 8.3% are held out)")
+    return np.flatnonzero(~in_validation).astype(np.int64), np.flatnonzero(in_validation).astype(np.int64)
 
 
 def laplace_noise(count: int, *, epsilon: float, rng: np.random.Generator) -> np.ndarray:

@@ -95,7 +95,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     validation = []
     index = torch.arange(len(private))
     if cfg.holdout_validation:
-        train_idx, val_idx = private_validation_split(len(private), seed=cfg.data.seed)
+        train_idx, val_idx = private_validation_split(private.images, private.labels, seed=cfg.data.seed)
         index, validation = torch.from_numpy(train_idx), val_idx.tolist()
     x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
                 fit=cfg.data.fit)
