@@ -22,15 +22,9 @@ def run(args) -> int:
 
     cfg = load_stage_config(FinetuneConfig, args)
     if args.dry_run:
-        import tempfile
-
-        from dpldm.config import from_dict, to_dict
-
-        # The plan needs the private set's size and the model; cache nothing into the real run folder.
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = from_dict(FinetuneConfig, {**to_dict(cfg), "out_dir": tmp})
-            plan = prepare_finetune(probe, data_root=args.data_root, download=args.download,
-                                    progress=False).summary(cfg.dp)
+        # The plan needs the private set's size and the model, not its latents.
+        plan = prepare_finetune(cfg, data_root=args.data_root, download=args.download, progress=False,
+                                encode=False).summary(cfg.dp)
         if args.json:
             print(json.dumps(plan, indent=2))
         else:

@@ -31,7 +31,7 @@ from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, se
 from dpldm.public_models import resolve_model
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
-from dpldm.training.latents import cache_key, cached_latents
+from dpldm.training.latents import cache_key, cached_latents, module_digest
 from dpldm.training.runlog import RunLog, plot_curves
 
 
@@ -65,7 +65,7 @@ class Prepared:
 
     model: LatentDiffusion
     trainable_modules: list[str]
-    private_latents: torch.Tensor  # (N, c, h, w), scaled
+    private_latents: torch.Tensor | None  # (N, c, h, w), scaled; None for a plan (dry run)
     private_labels: torch.Tensor  # (N,)
     class_names: tuple[str, ...]
     validation_index: list[int]
@@ -86,7 +86,9 @@ class Prepared:
 
 
 def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
-                     progress: bool = True) -> Prepared:
+                     progress: bool = True, encode: bool = True) -> Prepared:
+    """Load the public model and the private data, choose what is trained; encode the private latents unless
+    ``encode`` is False (a dry run needs only the counts)."""
     model = resolve_model(cfg.public_model)
     private = load_images(cfg.data, root=data_root, download=download)
     if (cfg.data.image_size, cfg.data.channels) != (model.image_size, model.channels):
@@ -97,17 +99,16 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     if cfg.holdout_validation:
         train_idx, val_idx = private_validation_split(private.images, private.labels, seed=cfg.data.seed)
         index, validation = torch.from_numpy(train_idx), val_idx.tolist()
-    x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
-                fit=cfg.data.fit)
-
     # Private latents, cached once. The frozen encoder maps each image on its own (GroupNorm only, no statistics
     # across images), so z_i is a fixed function of x_i alone: caching z is per-example pre-processing and
     # changes nothing in the privacy analysis.
     run = Path(cfg.out_dir)
-    key = cache_key(data=to_dict(cfg.data), index=index.tolist()[:50] + [len(index)],
-                    autoencoder=model.facts.get("sha256") or json.dumps(to_dict(model.autoencoder_cfg)),
-                    scale=model.scale_factor, model=str(cfg.public_model))
-    z = cached_latents(run / "latents.safetensors", key, model.vae, x, progress=progress) * model.scale_factor
+    z = None
+    if encode:
+        x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
+                    fit=cfg.data.fit)
+        key = cache_key(data=to_dict(cfg.data), index=index.tolist(), autoencoder=module_digest(model.vae))
+        z = cached_latents(run / "latents.safetensors", key, model.vae, x, progress=progress) * model.scale_factor
 
     # New private classes get embedding rows of their own (the null row is kept).
     denoiser = model.denoiser

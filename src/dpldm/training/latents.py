@@ -18,6 +18,15 @@ from tqdm import tqdm
 from dpldm.models.autoencoder import encode_mean
 
 
+def module_digest(module: torch.nn.Module) -> str:
+    """sha256 of a module's weights, so a cache made with other weights is never reused."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def cache_key(**facts) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
