@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dpldm.errors import DpldmError
+
 VALIDATION_SIZE = 5_000  # of 60,000 (DPImageBench); smaller sets keep the same fraction
 VALIDATION_FRACTION = VALIDATION_SIZE / 60_000  # ~8.3%
 
@@ -42,7 +44,7 @@ def private_validation_split(images: np.ndarray, labels: np.ndarray,
     The fine-tuning stage must exclude ``validation_index`` from the generator's data.
     """
     if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        raise DpldmError(f"{len(images)} images but {len(labels)} labels")
     key = seed.to_bytes(8, "little", signed=True)
     threshold = VALIDATION_FRACTION * 2.0 ** 64
     in_validation = np.array([
@@ -50,7 +52,7 @@ def private_validation_split(images: np.ndarray, labels: np.ndarray,
                                        digest_size=8, key=key).digest(), "little") < threshold
         for image, label in zip(images, labels)], dtype=bool)
     if len(images) and not in_validation.any():
-        raise ValueError(f"no record of the {len(images)} fell into the private validation split; it needs more "
+        raise DpldmError(f"no record of the {len(images)} fell into the private validation split; it needs more "
                          f"private images (about 8.3% are held out)")
     return np.flatnonzero(~in_validation).astype(np.int64), np.flatnonzero(in_validation).astype(np.int64)
 
