@@ -73,7 +73,7 @@ class PrivateGradient:
     def per_example(self, batch: Batch, generator: torch.Generator) -> list[Tensor]:
         """g_i of formula (1) for the b examples of ``batch``: one tensor [b, *param.shape] per trainable param."""
         b, k = num_rows(batch), self.noise_multiplicity
-        rows = repeat_rows(batch, k)  # b * K rows, example-major
+        rows = batch if k == 1 else repeat_rows(batch, k)  # b * K rows, example-major
         # Per-row losses, then per-row gradients from the hooks.
         for p in self.params:
             p.grad = None
@@ -96,7 +96,7 @@ class PrivateGradient:
             if not isinstance(per_row, Tensor) or per_row.shape[0] != b * k:
                 raise DpldmError(f"parameter '{name}': per-example gradients do not match the {b * k} rows; "
                                  f"loss_fn must call the module once on the rows it was given")
-            grads.append(per_row.reshape(b, k, *p.shape).mean(dim=1))
+            grads.append(per_row if k == 1 else per_row.reshape(b, k, *p.shape).mean(dim=1))
             p.grad_sample = None
             p.grad = None
         return grads
