@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,30 @@ def tiny_public_model(tiny_autoencoder, tmp_path_factory) -> Path:
     assert main(["pretrain", "--config", "tiny_ldm", "--out", str(out),
                  "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}"]) == 0
     return out / "model"
+
+
+# Runs the CLI in a subprocess that dies (os._exit, no clean-up) right after its first checkpoint is written.
+_CRASH_AFTER_FIRST_CHECKPOINT = """
+import os, sys, importlib
+stage = importlib.import_module(sys.argv[1])
+save = stage.save_checkpoint
+def save_then_die(*args, **kwargs):
+    save(*args, **kwargs)
+    os._exit(9)
+stage.save_checkpoint = save_then_die
+from dpldm.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture
+def run_killed_after_first_checkpoint():
+    """f(stage_module, argv): ``dpldm argv`` in a subprocess killed after ``stage_module``'s first checkpoint, with
+    this process's thread count, so the resumed run can be compared bit for bit."""
+    return _run_killed
+
+
+def _run_killed(stage_module: str, argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _CRASH_AFTER_FIRST_CHECKPOINT, stage_module, *argv],
+                          capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +17,6 @@ import torch
 from dpldm.bundle import load_bundle, save_bundle
 from dpldm.cli.main import main
 from dpldm.synthesis import SampleConfig, class_balanced_labels, generate, image_seeds
-
-# Kills the process (os._exit, no clean-up) right after the first checkpoint is written.
-CRASH_AFTER_FIRST_CHECKPOINT = """
-import os, sys
-import dpldm.training.pretrain as stage
-save = stage.save_checkpoint
-def save_then_die(*args, **kwargs):
-    save(*args, **kwargs)
-    os._exit(9)
-stage.save_checkpoint = save_then_die
-from dpldm.cli.main import main
-sys.exit(main(sys.argv[1:]))
-"""
-
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -69,12 +52,10 @@ def test_pretrain_then_sample_through_cli(autoencoder, tmp_path, capsys):
     assert (tmp_path / "s" / "samples.png").is_file()
 
 
-def test_resume_after_kill_matches_uninterrupted(autoencoder, tmp_path):
+def test_resume_after_kill_matches_uninterrupted(autoencoder, tmp_path, run_killed_after_first_checkpoint):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(pretrain_args(autoencoder, straight)) == 0
-    killed = subprocess.run([sys.executable, "-c", CRASH_AFTER_FIRST_CHECKPOINT, *pretrain_args(autoencoder, resumed)],
-                            capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    killed = run_killed_after_first_checkpoint("dpldm.training.pretrain", pretrain_args(autoencoder, resumed))
     assert killed.returncode == 9, killed.stderr
     assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 3
     assert not (resumed / "model").exists()

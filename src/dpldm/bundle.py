@@ -32,9 +32,14 @@ def save_module(folder: str | Path, module: nn.Module, facts: dict[str, Any], *,
     """One module's weights + ``{name}.json`` (facts and the weights' sha256)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    weights = folder / f"{name}.safetensors"
-    save_file({k: v.detach().to(dtype).contiguous() for k, v in module.state_dict().items()}, str(weights))
-    (folder / f"{name}.json").write_text(json.dumps({**facts, "sha256": sha256_file(weights)}, indent=2))
+    digest = write_weights(folder / f"{name}.safetensors", module, dtype)
+    (folder / f"{name}.json").write_text(json.dumps({**facts, "sha256": digest}, indent=2))
+
+
+def write_weights(path: Path, module: nn.Module, dtype: torch.dtype) -> str:
+    """Save a module's state dict in ``dtype`` as safetensors; returns the file's sha256."""
+    save_file({k: v.detach().to(dtype).contiguous() for k, v in module.state_dict().items()}, str(path))
+    return sha256_file(path)
 
 
 def load_weights(path: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:
@@ -95,9 +100,7 @@ def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtyp
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, module in (("autoencoder", model.vae), ("denoiser", model.denoiser)):
-        path = folder / f"{name}.safetensors"
-        save_file({k: v.detach().to(dtype).contiguous() for k, v in module.state_dict().items()}, str(path))
-        files[path.name] = sha256_file(path)
+        files[f"{name}.safetensors"] = write_weights(folder / f"{name}.safetensors", module, dtype)
     facts = {
         "format": "dpldm-latent-diffusion/1",
         "autoencoder": to_dict(model.autoencoder_cfg),

@@ -4,9 +4,6 @@ and the per-example gradients of the real denoiser against a loop of single-exam
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,19 +17,6 @@ from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.dp.gradient import PrivateGradient
 from dpldm.finetune.trainable import ATTENTION_PROJECTIONS, TrainableSpec, select_trainable
 from dpldm.models import UNetConfig
-
-CRASH_AFTER_FIRST_CHECKPOINT = """
-import os, sys
-import dpldm.finetune.stage as stage
-save = stage.save_checkpoint
-def save_then_die(*args, **kwargs):
-    save(*args, **kwargs)
-    os._exit(9)
-stage.save_checkpoint = save_then_die
-from dpldm.cli.main import main
-sys.exit(main(sys.argv[1:]))
-"""
-
 
 def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
     return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
@@ -126,12 +110,11 @@ def test_dry_run_json_plan(tiny_public_model, tmp_path, capsys):
     assert not (tmp_path / "dry" / "checkpoint.safetensors").exists()
 
 
-def test_resume_after_kill_continues_model_and_accountant(tiny_public_model, tmp_path):
+def test_resume_after_kill_continues_model_and_accountant(tiny_public_model, tmp_path,
+                                                          run_killed_after_first_checkpoint):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(finetune_args(tiny_public_model, straight)) == 0
-    killed = subprocess.run([sys.executable, "-c", CRASH_AFTER_FIRST_CHECKPOINT,
-                             *finetune_args(tiny_public_model, resumed)], capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    killed = run_killed_after_first_checkpoint("dpldm.finetune.stage", finetune_args(tiny_public_model, resumed))
     assert killed.returncode == 9, killed.stderr
     assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 2
     assert main(finetune_args(tiny_public_model, resumed)) == 0
