@@ -22,6 +22,7 @@ def test_demo_runs_whole_pipeline(tmp_path, capsys):
     result = json.loads((out / "demo.json").read_text())
     assert 0 < result["epsilon"] <= 10 and result["n_synthetic"] == 30
     assert 0 <= result["accuracy_synthetic"] <= 100 and 0 <= result["accuracy_real_ceiling"] <= 100
-    samples = np.load(out / "samples.npz")
-    assert samples["images"].shape == (30, 28, 28) and (out / "samples.png").is_file()
+    samples = np.load(out / "finetune" / "samples.npz")
+    assert samples["images"].shape == (30, 28, 28) and (out / "finetune" / "samples.png").is_file()
+    assert main(["report", str(out / "finetune")]) == 0 and (out / "finetune" / "report.html").is_file()
     assert json.loads((out / "finetune" / "privacy.json").read_text())["steps"] == 2

@@ -46,7 +46,7 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     sample_cfg = SampleConfig(n_per_class=n_per_class, steps=sample_steps)
     labels = class_balanced_labels(len(model.class_names), n_per_class)
     images, rate = generate(model, labels, image_seeds(0, len(labels)), sample_cfg, progress=progress)
-    npz, grid = save_samples(out, images, labels, model.class_names)
+    npz, grid = save_samples(out / "finetune", images, labels, model.class_names)  # beside privacy.json
     timings["sample_s"] = round(time.time() - start, 1)
     say(f"{len(images)} synthetic digits at {rate:.0f} images/s -> {npz}; grid: {grid}")
 
@@ -67,4 +67,7 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
               "accuracy_synthetic": syn_acc, "accuracy_real_ceiling": real_acc, "n_synthetic": len(images),
               "n_test": synthetic["n_test"], "grid": str(grid), "samples": str(npz), **timings}
     (out / "demo.json").write_text(json.dumps(result, indent=2))
+    (out / "finetune" / "metrics.json").write_text(json.dumps({"accuracy": synthetic,
+                                                               "accuracy_real_ceiling": real}, indent=2))
+    say(f"report: dpldm report {out / 'finetune'}")
     return result
