@@ -31,13 +31,21 @@ def register(subparsers) -> None:
 
 
 def median_time(step, repeats: int) -> float:
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return interleaved_medians([step], repeats)[0]
+
+
+def interleaved_medians(steps: list, repeats: int) -> list[float]:
+    """Median seconds of each step, timed in turns (a, b, c, a, b, c, ...) after one warm-up each, so a drift in
+    the machine's speed falls on every variant alike."""
+    for step in steps:
         step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeats):
+        for step, record in zip(steps, times):
+            start = time.perf_counter()
+            step()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def run(args) -> int:
@@ -62,7 +70,8 @@ def run(args) -> int:
         t, noise = draw_t_and_noise(batch["latents"], 1000, generator)
         return eps_loss(module, batch["latents"], batch["labels"], t=t, noise=noise, schedule=schedule)
 
-    def variant(spec: TrainableSpec, private: bool) -> tuple[float, int]:
+    def variant(spec: TrainableSpec, private: bool):
+        """-> (one training step, trainable parameter count)."""
         denoiser = build_denoiser(unet_cfg, 10).train()
         select_trainable(denoiser, spec)
         params = [p for p in denoiser.parameters() if p.requires_grad]
@@ -81,10 +90,7 @@ def run(args) -> int:
                 opt.zero_grad(set_to_none=True)
                 loss_fn(denoiser, data, gen).mean().backward()
                 opt.step()
-        seconds = median_time(step, args.repeats)
-        if private:
-            grad.close()
-        return seconds, count_params(denoiser, trainable_only=True)
+        return step, count_params(denoiser, trainable_only=True)
 
     # Latent caching: what encoding the batch with the frozen autoencoder would add to every step without the cache.
     from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder, encode_mean
@@ -95,9 +101,9 @@ def run(args) -> int:
 
     attention = TrainableSpec(modules="transformer_blocks", from_block=args.from_block, class_embedder=True)
     full = TrainableSpec(modules="all", class_embedder=True)
-    nonprivate_s, trainable = variant(attention, private=False)
-    dp_s, _ = variant(attention, private=True)
-    full_dp_s, full_trainable = variant(full, private=True)
+    (nonprivate, trainable), (dp, _), (full_dp, full_trainable) = (
+        variant(attention, private=False), variant(attention, private=True), variant(full, private=True))
+    nonprivate_s, dp_s, full_dp_s = interleaved_medians([nonprivate, dp, full_dp], args.repeats)
     result = {
         "batch_size": B, "threads": torch.get_num_threads(), "from_block": args.from_block,
         "trainable_params": trainable, "full_trainable_params": full_trainable,
