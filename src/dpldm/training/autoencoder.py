@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from dpldm.config import save_config, to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
+from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.runlog import RunLog, plot_curves
@@ -135,12 +137,12 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     for pcfg in cfg.eval_private:
         try:
             priv = load_images(pcfg, root=data_root)
-        except Exception as err:  # a missing private set only drops its line from the report
+        except DpldmError as err:  # a missing private set only drops its line from the report
             metrics[f"private:{pcfg.name}:{pcfg.split}"] = {"skipped": str(err)}
             continue
         xp = prepare(priv.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=pcfg.fit)
         metrics[f"private:{pcfg.name}:{pcfg.split}"] = reconstruction_metrics(vae, xp)
-    (run / "metrics.json").write_text(__import__("json").dumps(metrics, indent=2))
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
     save_reconstruction_grid(vae, x_hold[:32], run / "reconstructions.png")
     plot_curves(log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
     export_autoencoder(vae, cfg.model, run / "autoencoder")
