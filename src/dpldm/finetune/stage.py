@@ -19,7 +19,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from dpldm.bundle import LatentDiffusion, save_bundle
-from dpldm.config import save_config, to_dict
+from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
@@ -32,7 +32,7 @@ from dpldm.public_models import resolve_model
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.latents import cache_key, cached_latents, module_digest
-from dpldm.training.runlog import RunLog, plot_curves
+from dpldm.training.runlog import RunLog, open_run, plot_curves
 
 
 @dataclass
@@ -131,10 +131,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
              progress: bool = True) -> dict:
     """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model."""
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    run = Path(cfg.out_dir)
-    save_config(cfg, run)
+    run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress)
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]

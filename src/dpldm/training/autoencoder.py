@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dpldm.config import save_config, to_dict
+from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
-from dpldm.training.runlog import RunLog, plot_curves
+from dpldm.training.runlog import RunLog, open_run, plot_curves
 
 
 @dataclass
@@ -79,10 +79,7 @@ def reconstruction_metrics(vae, x: torch.Tensor, batch_size: int = 256) -> dict[
 def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = None, download: bool = False,
                       progress: bool = True) -> dict:
     """Train (or resume) the autoencoder; writes the run folder and returns the metrics."""
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    run = Path(cfg.out_dir)
-    save_config(cfg, run)
+    run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     ckpt_path = run / "checkpoint.safetensors"
 
     # Load public data and hold out a part for evaluation.

@@ -12,7 +12,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle
-from dpldm.config import save_config, to_dict
+from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
@@ -22,7 +22,7 @@ from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
 from dpldm.training.latents import cache_key, cached_latents
-from dpldm.training.runlog import RunLog, plot_curves
+from dpldm.training.runlog import RunLog, open_run, plot_curves
 
 
 @dataclass
@@ -54,10 +54,7 @@ class PretrainConfig:
 def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: bool = False,
              progress: bool = True) -> dict:
     """Train (or resume) the latent diffusion model; exports the EMA model bundle to ``out_dir/model``."""
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    run = Path(cfg.out_dir)
-    save_config(cfg, run)
+    run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     ckpt_path = run / "checkpoint.safetensors"
     vae, ae_cfg = load_autoencoder(cfg.autoencoder)
     if ae_cfg.latent_channels != cfg.unet.latent_channels:

@@ -53,3 +53,17 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path, keys: tuple[str,
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return Path(out)
+
+
+def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
+    """Start (or resume) a run: set torch's CPU threads (0 keeps torch's default), write the resolved config into
+    the run folder, and return that folder."""
+    import torch
+
+    from dpldm.config import save_config
+
+    if threads:
+        torch.set_num_threads(threads)
+    run = Path(out_dir)
+    save_config(config, run)
+    return run
