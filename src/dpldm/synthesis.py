@@ -93,3 +93,37 @@ def class_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, .
             grid.paste(tile, (label_w + k * (w * scale + 2), top))
     grid.save(out)
     return Path(out)
+
+
+def generate_in_parts(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg: SampleConfig,
+                      parts_dir: str | Path, *, part_size: int = 5000,
+                      progress: bool = True) -> tuple[np.ndarray, float | None]:
+    """``generate``, saving each part of ``part_size`` images to ``parts_dir`` as soon as it is done.
+
+    A rerun after an interruption loads the finished parts and samples only the rest; since an image depends only
+    on its seed and label, the result equals one uninterrupted call. A part written for other labels or seeds is
+    an error, not silently reused. Returns (images, images per second of the parts sampled now, or None).
+    """
+    parts_dir = Path(parts_dir)
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    out, sampled, seconds = [], 0, 0.0
+    for start in range(0, len(labels), part_size):
+        stop = min(start + part_size, len(labels))
+        path = parts_dir / f"part-{start:07d}-{stop:07d}.npz"
+        if path.is_file():
+            with np.load(path) as part:
+                if not (np.array_equal(part["labels"], labels[start:stop])
+                        and np.array_equal(part["seeds"], seeds[start:stop])):
+                    raise ValueError(f"{path} holds other labels or seeds than this run asks for; remove "
+                                     f"{parts_dir} to sample afresh")
+                out.append(part["images"])
+            continue
+        began = time.time()
+        images, _ = generate(model, labels[start:stop], seeds[start:stop], cfg, progress=progress)
+        seconds += time.time() - began
+        sampled += stop - start
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, images=images, labels=labels[start:stop], seeds=seeds[start:stop])
+        tmp.replace(path)
+        out.append(images)
+    return np.concatenate(out), (sampled / seconds if sampled else None)

@@ -99,3 +99,11 @@ def test_unreachable_target_is_an_error_not_a_loop():
     # RDP's largest order (63) cannot certify epsilon below about log(1/delta) / 62.
     with pytest.raises(DpldmError, match="no noise multiplier"):
         calibrate_noise(target_epsilon=0.01, sample_rate=1.0, steps=10, delta=1e-5, accountant="rdp")
+
+
+def test_prv_refuses_tiny_noise_before_it_exhausts_memory():
+    # Opacus's PRV grid needed over 20 GB at sigma 0.05 (the process was killed); it is refused up front instead.
+    with pytest.raises(DpldmError, match="prv accountant needs tens of GB"):
+        epsilon(noise_multiplier=0.05, sample_rate=0.2, steps=153, delta=1e-5, accountant="prv")
+    # The RDP accountant answers the same question at once.
+    assert epsilon(noise_multiplier=0.05, sample_rate=0.2, steps=153, delta=1e-5, accountant="rdp") > 100

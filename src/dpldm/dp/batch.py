@@ -38,8 +38,11 @@ def _map(batch: Batch, fn: Callable[[Tensor], Tensor]) -> Batch:
 
 
 def select_rows(data: Batch, indices: Tensor, device: torch.device) -> Batch:
-    """Rows ``indices`` ([b], long) of every tensor of ``data``, on ``device``."""
-    return _map(data, lambda t: t[indices.to(t.device)].to(device))
+    """Rows ``indices`` ([b], long) of every tensor of ``data``, on ``device``, contiguous.
+
+    Contiguous because opacus's per-example conv gradients on a channels-last input segfaulted in torch's backward
+    (seen with attention trained in the UNet's down blocks on freshly encoded latents)."""
+    return _map(data, lambda t: t[indices.to(t.device)].to(device).contiguous())
 
 
 def repeat_rows(batch: Batch, times: int) -> Batch:

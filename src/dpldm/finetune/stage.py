@@ -44,7 +44,8 @@ class FinetuneTrainConfig:
     label_dropout: float = 0.1  # probability a label becomes the null label (classifier-free guidance)
     log_every: int = 10  # logical steps between log lines
     checkpoint_every: int = 50  # logical steps between resumable checkpoints
-    seed: int = 0  # seeds the new embedding rows
+    seed: int = 0  # seeds the choice (or noise) of the new classes' embedding rows
+    new_class_rows: str = "public"  # new classes start as distinct public class rows ("public") or near their mean ("mean")
     threads: int = 0  # torch CPU threads (0: torch's default)
 
 
@@ -116,8 +117,11 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         if not cfg.trainable.class_embedder:
             raise DpldmError("the private classes differ from the public model's, so their embedding rows must be "
                              "trained: set trainable.class_embedder=true")
-        torch.manual_seed(cfg.train.seed)
-        denoiser.conditioner = denoiser.conditioner.resized(private.num_classes)
+        try:
+            denoiser.conditioner = denoiser.conditioner.resized(private.num_classes, init=cfg.train.new_class_rows,
+                                                                seed=cfg.train.seed)
+        except ValueError as err:
+            raise DpldmError(f"train.new_class_rows: {err}") from None
         model.class_names = tuple(private.class_names)
     try:
         names = select_trainable(denoiser, cfg.trainable)

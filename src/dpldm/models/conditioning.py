@@ -25,21 +25,30 @@ class ClassEmbedder(nn.Module):
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         return self.embedding(labels).unsqueeze(1)
 
-    def resized(self, num_classes: int) -> "ClassEmbedder":
+    def resized(self, num_classes: int, *, init: str = "public", seed: int = 0) -> "ClassEmbedder":
         """A table for a new label set: fresh rows for the new classes, the learned null row kept.
 
-        New (private) classes get rows of their own, initialised at the mean of the old class rows plus small
-        noise, so fine-tuning starts from a context the UNet has seen.
+        init="public": new row i starts as a copy of a distinct public class row (a seeded choice that looks at no
+            data; rows are reused only when there are more new classes than public ones), so each new class starts
+            from a context the UNet already tells apart from the others;
+        init="mean": every new row starts at the mean of the public rows plus 10% of their spread as noise (the
+            classes start almost alike and must be pulled apart by fine-tuning).
         """
+        if init not in ("public", "mean"):
+            raise ValueError(f"init must be 'public' or 'mean', got {init!r}")
         new = ClassEmbedder(num_classes, self.embedding.embedding_dim).to(self.embedding.weight)
+        gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            old = self.embedding.weight
-            mean = old[: self.num_classes].mean(0)
-            spread = old[: self.num_classes].std(0).mean() * 0.1
-            gen = torch.Generator().manual_seed(num_classes)
-            noise = torch.randn(num_classes, old.shape[1], generator=gen).to(old) * spread
-            new.embedding.weight[:num_classes] = mean + noise
-            new.embedding.weight[num_classes] = old[self.num_classes]
+            old = self.embedding.weight[: self.num_classes]
+            if init == "public":
+                order = torch.cat([torch.randperm(self.num_classes, generator=gen)
+                                   for _ in range(-(-num_classes // self.num_classes))])
+                new.embedding.weight[:num_classes] = old[order[:num_classes]]
+            else:
+                spread = old.std(0).mean() * 0.1
+                noise = torch.randn(num_classes, old.shape[1], generator=gen).to(old) * spread
+                new.embedding.weight[:num_classes] = old.mean(0) + noise
+            new.embedding.weight[num_classes] = self.embedding.weight[self.num_classes]
         return new
 
 

@@ -48,9 +48,11 @@ def cached_latents(path: Path, key: str, vae, x: torch.Tensor, *, progress: bool
         with safe_open(str(path), framework="pt") as f:
             if (f.metadata() or {}).get("key") == key:
                 return f.get_tensor("latents")
-    z = encode_dataset(vae, x, progress=progress)
+    # Contiguous, as the copy read back from the file is: the encoder's output can carry channels-last strides,
+    # and per-example gradients of conv layers on such inputs crashed torch (a segfault in backward).
+    z = encode_dataset(vae, x, progress=progress).contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({"latents": z.contiguous()}, str(tmp), metadata={"key": key})
+    save_file({"latents": z}, str(tmp), metadata={"key": key})
     tmp.replace(path)
     return z

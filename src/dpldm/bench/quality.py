@@ -1,0 +1,254 @@
+"""`dpldm bench quality`: one DPImageBench row, end to end, from the shipped public model.
+
+Stages, each resumable: DP fine-tuning (resumes from its checkpoint) -> class-balanced sampling (saved in parts)
+-> downstream accuracy (private-validation selection, the evaluation protocol) -> FID with precision/recall. Each
+finished stage leaves ``OUT/<stage>.json``; a rerun of the same command skips finished stages and continues the
+unfinished one. The result goes to ``OUT/result.json`` and, as one table row, to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from dpldm.cli.common import add_data_root, add_parser
+
+# dataset -> its fine-tuning config (which names the public model it starts from).
+DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune"}
+STAGES = ("finetune", "sample", "accuracy", "fid")
+TABLE_MARKER = "<!-- dpldm bench quality: rows are added above this line -->"
+TABLE_HEADER = ("| dataset | epsilon (spent) | CNN accuracy % | FID | precision / recall | synthetic images "
+                "| wall time: fine-tune / sample / accuracy / FID | commit | cores | command |\n"
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+
+@dataclass
+class QualitySettings:
+    dataset: str  # private dataset: mnist or fashion_mnist (or any dataset with a config)
+    epsilon: float
+    out: Path
+    config: str | None = None  # fine-tuning config; None: DATASETS[dataset]
+    overrides: list[str] = field(default_factory=list)  # --set for the fine-tuning config
+    n_samples: int = 60_000  # class-balanced synthetic images (DPImageBench: 60,000)
+    fid_n: int = 10_000  # images on each side of FID
+    sample_steps: int = 50  # DDIM steps
+    guidance: float = 1.0  # classifier-free guidance scale
+    classifiers: tuple[str, ...] = ("cnn",)
+    classifier_epochs: int | None = None  # None: each classifier's recipe
+    classifier_image_size: int | None = None  # resize classifier inputs to this; None: each classifier's own
+    features: str = "onnx"  # TF-Inception backend
+    part_size: int = 5000  # sampled images saved per part
+
+
+def register(subparsers) -> None:
+    parser = add_parser(subparsers, "quality", "One benchmark row: DP fine-tune, sample, accuracy, FID",
+                        "From the shipped public model: DP fine-tuning on the private train split, class-balanced\n"
+                        "sampling, downstream accuracy (epoch chosen on the private validation split with\n"
+                        "Laplace noise) and FID (N synthetic against N private-train images). Rerunning the same\n"
+                        "command resumes: finished stages are skipped, fine-tuning and sampling continue where\n"
+                        "they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
+    parser.add_argument("--dataset", required=True, help=f"private dataset ({', '.join(DATASETS)})")
+    parser.add_argument("--epsilon", type=float, required=True, help="target epsilon of the fine-tuning")
+    parser.add_argument("--out", default=None, help="run folder (default: runs/bench/DATASET-epsEPSILON)")
+    parser.add_argument("--config", default=None, help="fine-tuning config (default: DATASET_finetune)")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides of the fine-tuning config, e.g. dp.max_grad_norm=0.001")
+    parser.add_argument("--n-samples", type=int, default=60_000, help="synthetic images, class-balanced")
+    parser.add_argument("--fid-n", type=int, default=10_000, help="images on each side of FID")
+    parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    parser.add_argument("--classifiers", nargs="+", default=["cnn"], help="downstream classifiers")
+    parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
+    parser.add_argument("--features", default="onnx", choices=["onnx", "torchscript"], help="TF-Inception backend")
+    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the row is written to")
+    parser.add_argument("--no-record", action="store_true", help="do not write the row to --benchmarks")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_data_root(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dpldm.errors import DpldmError
+
+    if args.config is None and args.dataset not in DATASETS:
+        raise DpldmError(f"no fine-tuning config for dataset {args.dataset!r}; pass --config, or choose one of "
+                         f"{', '.join(DATASETS)}")
+    if args.n_samples < 1 or args.fid_n < 2:
+        raise DpldmError("--n-samples must be at least 1 and --fid-n at least 2")
+    out = Path(args.out or f"runs/bench/{args.dataset}-eps{args.epsilon:g}")
+    settings = QualitySettings(dataset=args.dataset, epsilon=args.epsilon, out=out, config=args.config,
+                               overrides=list(args.overrides), n_samples=args.n_samples, fid_n=args.fid_n,
+                               sample_steps=args.sample_steps, guidance=args.guidance,
+                               classifiers=tuple(args.classifiers), classifier_epochs=args.classifier_epochs,
+                               features=args.features)
+    say = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    result = run_quality(settings, data_root=args.data_root, download=args.download, say=say,
+                         command="dpldm " + shlex.join(sys.argv[1:]))
+    if not args.no_record:
+        record_row(Path(args.benchmarks), result)
+        say(f"row written to {args.benchmarks}")
+    print(json.dumps(result, indent=2) if args.json else summary_line(result))
+    return 0
+
+
+def run_quality(settings: QualitySettings, *, data_root: str | None = None, download: bool = False,
+                extractor=None, progress: bool = True, say: Callable[[str], None] = print,
+                command: str = "") -> dict[str, Any]:
+    """Run (or resume) every stage; returns the row's numbers. ``extractor``: FID features (default: Inception)."""
+    from dpldm.cli.common import resolve_config_path
+    from dpldm.config import load_config
+    from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
+    from dpldm.evaluation.backends import inception_backend
+    from dpldm.evaluation.classifiers import CLASSIFIERS
+    from dpldm.evaluation.fid_eval import evaluate_fid
+    from dpldm.errors import DpldmError
+    from dpldm.finetune.stage import FinetuneConfig, finetune
+    from dpldm.public_models import resolve_model
+    from dpldm.synthesis import SampleConfig, class_balanced_labels, generate_in_parts, image_seeds, save_samples
+
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(FinetuneConfig, resolve_config_path(settings.config or DATASETS[settings.dataset]),
+                      [*settings.overrides, f"out_dir={out / 'finetune'}", f"dp.epsilon={settings.epsilon}"])
+    unknown = [name for name in settings.classifiers if name not in CLASSIFIERS]
+    if unknown:
+        raise DpldmError(f"unknown classifier(s) {', '.join(unknown)}; known: {', '.join(CLASSIFIERS)}")
+    if cfg.data.name != settings.dataset:
+        raise DpldmError(f"the config fine-tunes on {cfg.data.name!r}, not on --dataset {settings.dataset!r}")
+
+    def sample() -> dict[str, Any]:
+        model = resolve_model(out / "finetune" / "model")
+        num_classes = len(model.class_names)
+        per_class = -(-settings.n_samples // num_classes)
+        labels = class_balanced_labels(num_classes, per_class)
+        sample_cfg = SampleConfig(n_per_class=per_class, steps=settings.sample_steps,
+                                  guidance_scale=settings.guidance)
+        images, rate = generate_in_parts(model, labels, image_seeds(sample_cfg.seed, len(labels)), sample_cfg,
+                                         out / "sample_parts", part_size=settings.part_size, progress=progress)
+        npz, grid = save_samples(out, images, labels, model.class_names)
+        return {"images": len(images), "per_class": per_class, "steps": settings.sample_steps,
+                "guidance": settings.guidance, "images_per_s": rate, "npz": str(npz), "grid": str(grid)}
+
+    def accuracy() -> dict[str, Any]:
+        # The epoch is chosen on the private validation split that fine-tuning held out (same split seed).
+        acc_cfg = AccuracyConfig(classifiers=settings.classifiers, epochs=settings.classifier_epochs,
+                                 selection="private-val", epsilon=settings.epsilon, split_seed=cfg.data.seed)
+        specs = [replace(CLASSIFIERS[name], image_size=settings.classifier_image_size or CLASSIFIERS[name].image_size)
+                 for name in settings.classifiers]
+        return evaluate_accuracy(str(out / "samples.npz"), dataset=settings.dataset, config=acc_cfg,
+                                 data_root=data_root, specs=specs, log=say if progress else None)
+
+    def fid() -> dict[str, Any]:
+        features = extractor or inception_backend(settings.features, progress=progress)
+        return evaluate_fid(str(out / "samples.npz"), dataset=settings.dataset, split="train", n=settings.fid_n,
+                            extractor=features, data_root=data_root)
+
+    stages = {"finetune": lambda: finetune(cfg, data_root=data_root, download=download, progress=progress),
+              "sample": sample, "accuracy": accuracy, "fid": fid}
+    results = {name: run_stage(out, name, fn, say) for name, fn in stages.items()}
+
+    ft, acc, fd = results["finetune"], results["accuracy"], results["fid"]
+    result = {
+        "bench": "quality",
+        "dataset": settings.dataset,
+        "public_model": str(cfg.public_model),
+        "target_epsilon": settings.epsilon,
+        "epsilon": ft["epsilon_spent"],
+        "delta": ft["delta"],
+        "accountant": ft["accountant"],
+        "noise_multiplier": ft["noise_multiplier"],
+        "sample_rate": ft["sample_rate"],
+        "steps": ft["steps"],
+        "trainable_params": ft["trainable_params"],
+        "accuracy_mean": acc["mean"],
+        "accuracy_std": acc["std"],
+        "accuracy_by_classifier": acc["mean_by_classifier"],
+        "selection": acc["selection"],
+        "fid": fd["fid"],
+        "precision": fd["precision"],
+        "recall": fd["recall"],
+        "fid_n_synthetic": fd["n_synthetic"],
+        "fid_n_reference": fd["n_reference"],
+        "n_synthetic": results["sample"]["images"],
+        "stage_wall_s": {name: results[name]["stage_wall_s"] for name in STAGES},
+        "commit": git_commit(),
+        "cores": os.cpu_count(),
+        "command": command,
+        "out": str(out),
+    }
+    write_json(out / "result.json", result)
+    return result
+
+
+def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None]) -> dict[str, Any]:
+    """``fn()``'s result, saved to OUT/<name>.json with its wall time; a saved result is returned as it is."""
+    path = out / f"{name}.json"
+    if path.is_file():
+        say(f"{name}: done earlier ({path})")
+        return json.loads(path.read_text())
+    say(f"{name}: running")
+    start = time.time()
+    result = fn()
+    result["stage_wall_s"] = round(time.time() - start, 1)
+    write_json(path, result)
+    return result
+
+
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.replace(path)
+
+
+def git_commit() -> str:
+    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown' outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def format_row(result: dict[str, Any]) -> str:
+    wall = result["stage_wall_s"]
+    minutes = " / ".join(f"{wall[name] / 60:.0f}" for name in STAGES) + " min"
+    pr = (f"{result['precision']:.2f} / {result['recall']:.2f}" if result["precision"] is not None else "-")
+    return (f"| {result['dataset']} | {result['target_epsilon']:g} ({result['epsilon']:.3f}) "
+            f"| {result['accuracy_mean']:.1f} ± {result['accuracy_std']:.1f} "
+            f"| {result['fid']:.1f} ({result['fid_n_synthetic']:,} vs {result['fid_n_reference']:,}) | {pr} "
+            f"| {result['n_synthetic']:,} | {minutes} | {result['commit']} | {result['cores']} "
+            f"| `{result['command']}` |")
+
+
+def record_row(path: Path, result: dict[str, Any]) -> None:
+    """Put the result's row in the quality table of ``path`` (created when missing); a row with the same command
+    is replaced, so rerunning a command updates its row."""
+    row = format_row(result)
+    text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    if TABLE_MARKER not in text:
+        text = text.rstrip("\n") + f"\n\n## Quality (`dpldm bench quality`)\n\n{TABLE_HEADER}\n{TABLE_MARKER}\n"
+    lines = text.split("\n")
+    command_cell = f"| `{result['command']}` |"
+    lines = [line for line in lines if not (line.startswith("| ") and line.endswith(command_cell))]
+    lines.insert(lines.index(TABLE_MARKER), row)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(path)
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy_mean']:.1f}% "
+            f"(CNN), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
+            f"result: {result['out']}/result.json")

@@ -1,0 +1,112 @@
+"""`dpldm bench quality` on the tiny public model: every stage runs, a rerun resumes, the row lands in the table;
+sampling in parts equals one uninterrupted call."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dpldm.bench.quality import QualitySettings, TABLE_MARKER, record_row, run_quality
+from dpldm.public_models import resolve_model
+from dpldm.synthesis import SampleConfig, generate, generate_in_parts, image_seeds
+
+
+class PooledPixels:
+    """2x2 average-pooled pixels of 8x8 images as 16-d features: a stand-in for Inception."""
+
+    name = "test-pool2"
+    dim = 16
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        x = images.astype(np.float64)[:, :8, :8]
+        return x.reshape(len(x), 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(x), -1) / 255.0
+
+
+@pytest.fixture
+def settings(tmp_path, tiny_public_model, monkeypatch) -> QualitySettings:
+    monkeypatch.setenv("DPLDM_CACHE", str(tmp_path / "cache"))
+    return QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "run", config="tiny_finetune",
+                           overrides=[f"public_model={tiny_public_model}"], n_samples=40, fid_n=30,
+                           sample_steps=3, classifier_epochs=2, classifier_image_size=28, part_size=16)
+
+
+def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tmp_path):
+    messages = []
+    result = run_quality(settings, extractor=PooledPixels(), progress=False, say=messages.append)
+
+    assert result["epsilon"] <= 10.0 and result["target_epsilon"] == 10.0
+    assert result["n_synthetic"] == 40 and result["fid_n_synthetic"] == 30 and result["fid_n_reference"] == 30
+    assert 0.0 <= result["accuracy_mean"] <= 100.0 and np.isfinite(result["fid"]) and result["fid"] >= 0
+    assert result["selection"]["kind"] == "private-val"
+    assert set(result["stage_wall_s"]) == {"finetune", "sample", "accuracy", "fid"}
+    assert json.loads((settings.out / "result.json").read_text()) == result
+    assert len(list((settings.out / "sample_parts").glob("part-*.npz"))) == 3  # 40 images in parts of 16
+
+    # Rerun: nothing is recomputed, the numbers are the same.
+    again = []
+    assert run_quality(settings, extractor=PooledPixels(), progress=False, say=again.append)["fid"] == result["fid"]
+    assert sum("done earlier" in m for m in again) == 4
+
+    # An interrupted accuracy stage (no accuracy.json) reruns that stage only.
+    (settings.out / "accuracy.json").unlink()
+    third = []
+    run_quality(settings, extractor=PooledPixels(), progress=False, say=third.append)
+    assert [m for m in third if "running" in m] == ["accuracy: running"]
+
+
+def test_quality_refuses_a_config_for_another_dataset(settings):
+    from dpldm.errors import DpldmError
+
+    settings.dataset = "mnist"
+    with pytest.raises(DpldmError, match="not on --dataset 'mnist'"):
+        run_quality(settings, extractor=PooledPixels(), progress=False, say=lambda m: None)
+
+
+def test_record_row_adds_the_table_then_replaces_the_row_of_the_same_command(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nOther text.\n")
+    result = {"dataset": "mnist", "target_epsilon": 10.0, "epsilon": 9.99, "accuracy_mean": 95.0,
+              "accuracy_std": 0.0, "fid": 12.3, "fid_n_synthetic": 10000, "fid_n_reference": 10000,
+              "precision": 0.5, "recall": 0.4, "n_synthetic": 60000,
+              "stage_wall_s": {"finetune": 600, "sample": 60, "accuracy": 120, "fid": 30}, "commit": "abc",
+              "cores": 2, "command": "dpldm bench quality --dataset mnist --epsilon 10"}
+    record_row(path, result)
+    record_row(path, {**result, "accuracy_mean": 96.0})
+    record_row(path, {**result, "command": "dpldm bench quality --dataset mnist --epsilon 1"})
+    text = path.read_text()
+    assert "Other text." in text and text.count(TABLE_MARKER) == 1
+    rows = [line for line in text.splitlines() if line.startswith("| mnist")]
+    assert len(rows) == 2 and "96.0 ± 0.0" in rows[0] and "95.0 ± 0.0" in rows[1]  # eps 10 replaced, eps 1 added
+    assert "12.3 (10,000 vs 10,000)" in rows[0] and "10 / 1 / 2 / 0 min" in rows[0]
+
+
+def test_sampling_in_parts_equals_one_call_and_resumes(tiny_public_model, tmp_path):
+    model = resolve_model(tiny_public_model)
+    labels = np.arange(10, dtype=np.int64) % len(model.class_names)
+    seeds = image_seeds(3, len(labels))
+    cfg = SampleConfig(steps=3, batch_size=4)
+    whole, _ = generate(model, labels, seeds, cfg, progress=False)
+
+    parts, rate = generate_in_parts(model, labels, seeds, cfg, tmp_path / "parts", part_size=4, progress=False)
+    np.testing.assert_array_equal(parts, whole)
+    assert rate is not None and rate > 0
+
+    # Lose the middle part (an interruption): only it is sampled again, and the result is the same.
+    (tmp_path / "parts" / "part-0000004-0000008.npz").unlink()
+    resumed, _ = generate_in_parts(model, labels, seeds, cfg, tmp_path / "parts", part_size=4, progress=False)
+    np.testing.assert_array_equal(resumed, whole)
+    loaded, rate = generate_in_parts(model, labels, seeds, cfg, tmp_path / "parts", part_size=4, progress=False)
+    np.testing.assert_array_equal(loaded, whole)
+    assert rate is None  # nothing sampled
+
+    with pytest.raises(ValueError, match="other labels or seeds"):
+        generate_in_parts(model, labels, seeds + 1, cfg, tmp_path / "parts", part_size=4, progress=False)
+
+
+def test_cli_names_the_datasets_it_has_configs_for(capsys):
+    from dpldm.cli.main import main
+
+    assert main(["bench", "quality", "--dataset", "cifar10", "--epsilon", "1"]) == 2
+    assert "no fine-tuning config for dataset 'cifar10'" in capsys.readouterr().err
