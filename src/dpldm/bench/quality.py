@@ -40,7 +40,7 @@ class QualitySettings:
     n_samples: int = 60_000  # class-balanced synthetic images (DPImageBench: 60,000)
     fid_n: int = 10_000  # images on each side of FID
     sample_steps: int = 50  # DDIM steps
-    guidance: float = 1.0  # classifier-free guidance scale
+    guidance: float = 3.0  # classifier-free guidance scale (chosen on the digits proxy, BENCHMARKS.md)
     classifiers: tuple[str, ...] = ("cnn",)
     classifier_epochs: int | None = None  # None: each classifier's recipe
     classifier_image_size: int | None = None  # resize classifier inputs to this; None: each classifier's own
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     parser.add_argument("--n-samples", type=int, default=60_000, help="synthetic images, class-balanced")
     parser.add_argument("--fid-n", type=int, default=10_000, help="images on each side of FID")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
     parser.add_argument("--classifiers", nargs="+", default=["cnn"], help="downstream classifiers")
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
     parser.add_argument("--features", default="onnx", choices=["onnx", "torchscript"], help="TF-Inception backend")
