@@ -67,8 +67,11 @@ class OnnxInception:
     def __init__(self, path: Path | None = None, *, batch_size: int = 50, progress: bool = False) -> None:
         import onnxruntime as ort
 
+        import torch
+
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = torch.get_num_threads()  # follow torch (OMP_NUM_THREADS, --threads)
         self.session = ort.InferenceSession(str(path or onnx_path()), options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
         self.progress = progress
