@@ -20,6 +20,7 @@ DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 
 
 def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 100, sample_steps: int = 50,
+             guidance: float = 3.0,
              overrides: list[str] | None = None, classifier_epochs: int | None = None, progress: bool = True,
              say=print) -> dict:
     """Run the demo into ``out_dir``; returns (and writes to out_dir/demo.json) the numbers it printed."""
@@ -43,7 +44,7 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     # 2. Class-balanced synthetic digits.
     start = time.time()
     model = resolve_model(out / "finetune" / "model")
-    sample_cfg = SampleConfig(n_per_class=n_per_class, steps=sample_steps)
+    sample_cfg = SampleConfig(n_per_class=n_per_class, steps=sample_steps, guidance_scale=guidance)
     labels = class_balanced_labels(len(model.class_names), n_per_class)
     images, rate = generate(model, labels, image_seeds(0, len(labels)), sample_cfg, progress=progress)
     npz, grid = save_samples(out / "finetune", images, labels, model.class_names)  # beside privacy.json

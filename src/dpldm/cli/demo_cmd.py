@@ -15,6 +15,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epsilon", type=float, default=10.0, help="target epsilon (delta = 1e-5)")
     parser.add_argument("--n-per-class", type=int, default=100, help="synthetic images per digit")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
     parser.add_argument("--classifier-epochs", type=int, default=None,
                         help="CNN training epochs; None: the classifier's recipe (20)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
@@ -26,5 +27,5 @@ def run(args) -> int:
     from dpldm.demo import run_demo
 
     run_demo(args.out, epsilon=args.epsilon, n_per_class=args.n_per_class, sample_steps=args.sample_steps,
-             overrides=args.overrides, classifier_epochs=args.classifier_epochs)
+             guidance=args.guidance, overrides=args.overrides, classifier_epochs=args.classifier_epochs)
     return 0

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from diffusers.training_utils import EMAModel
@@ -45,7 +46,7 @@ class FinetuneTrainConfig:
     log_every: int = 10  # logical steps between log lines
     checkpoint_every: int = 50  # logical steps between resumable checkpoints
     seed: int = 0  # seeds the choice (or noise) of the new classes' embedding rows
-    new_class_rows: str = "public"  # new classes start as distinct public class rows ("public") or near their mean ("mean")
+    new_class_rows: Literal["public", "mean"] = "public"  # new classes start as distinct public rows, or near their mean
     threads: int = 0  # torch CPU threads (0: torch's default)
 
 
@@ -117,11 +118,8 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         if not cfg.trainable.class_embedder:
             raise DpldmError("the private classes differ from the public model's, so their embedding rows must be "
                              "trained: set trainable.class_embedder=true")
-        try:
-            denoiser.conditioner = denoiser.conditioner.resized(private.num_classes, init=cfg.train.new_class_rows,
-                                                                seed=cfg.train.seed)
-        except ValueError as err:
-            raise DpldmError(f"train.new_class_rows: {err}") from None
+        denoiser.conditioner = denoiser.conditioner.resized(private.num_classes, init=cfg.train.new_class_rows,
+                                                            seed=cfg.train.seed)
         model.class_names = tuple(private.class_names)
     try:
         names = select_trainable(denoiser, cfg.trainable)
