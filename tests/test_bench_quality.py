@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from dpldm.errors import DpldmError
 from dpldm.bench.quality import QualitySettings, TABLE_MARKER, record_row, run_quality
 from dpldm.public_models import resolve_model
 from dpldm.synthesis import SampleConfig, generate, generate_in_parts, image_seeds
@@ -55,10 +56,13 @@ def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tm
     run_quality(settings, extractor=PooledPixels(), progress=False, say=third.append)
     assert [m for m in third if "running" in m] == ["accuracy: running"]
 
+    # Other settings never reuse stale results: the stage that would change, and those after it, are refused.
+    settings.n_samples = 50
+    with pytest.raises(DpldmError, match=r"sample.json was computed with other settings.*sample\.n_samples"):
+        run_quality(settings, extractor=PooledPixels(), progress=False, say=lambda m: None)
+
 
 def test_quality_refuses_a_config_for_another_dataset(settings):
-    from dpldm.errors import DpldmError
-
     settings.dataset = "mnist"
     with pytest.raises(DpldmError, match="not on --dataset 'mnist'"):
         run_quality(settings, extractor=PooledPixels(), progress=False, say=lambda m: None)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dpldm.cli.common import add_data_root, add_parser
+from dpldm.errors import DpldmError
 
 # dataset -> its fine-tuning config (which names the public model it starts from).
 DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune"}
@@ -76,8 +77,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dpldm.errors import DpldmError
-
     if args.config is None and args.dataset not in DATASETS:
         raise DpldmError(f"no fine-tuning config for dataset {args.dataset!r}; pass --config, or choose one of "
                          f"{', '.join(DATASETS)}")
@@ -109,7 +108,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     from dpldm.evaluation.backends import inception_backend
     from dpldm.evaluation.classifiers import CLASSIFIERS
     from dpldm.evaluation.fid_eval import evaluate_fid
-    from dpldm.errors import DpldmError
+    from dpldm.config import to_dict
     from dpldm.finetune.stage import FinetuneConfig, finetune
     from dpldm.public_models import resolve_model
     from dpldm.synthesis import SampleConfig, class_balanced_labels, generate_in_parts, image_seeds, save_samples
@@ -153,7 +152,17 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
 
     stages = {"finetune": lambda: finetune(cfg, data_root=data_root, download=download, progress=progress),
               "sample": sample, "accuracy": accuracy, "fid": fid}
-    results = {name: run_stage(out, name, fn, say) for name, fn in stages.items()}
+    # What each stage's result depends on (with everything before it): a finished stage is reused only for the same.
+    inputs = {"finetune": {"config": to_dict(cfg)},
+              "sample": {"n_samples": settings.n_samples, "steps": settings.sample_steps,
+                         "guidance": settings.guidance},
+              "accuracy": {"classifiers": list(settings.classifiers), "epochs": settings.classifier_epochs,
+                           "image_size": settings.classifier_image_size},
+              "fid": {"n": settings.fid_n, "features": getattr(extractor, "name", settings.features)}}
+    results, upstream = {}, {}
+    for name, fn in stages.items():
+        upstream = {**upstream, name: inputs[name]}
+        results[name] = run_stage(out, name, fn, say, inputs=json.loads(json.dumps(upstream, default=str)))
 
     ft, acc, fd = results["finetune"], results["accuracy"], results["fid"]
     result = {
@@ -188,18 +197,41 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     return result
 
 
-def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None]) -> dict[str, Any]:
-    """``fn()``'s result, saved to OUT/<name>.json with its wall time; a saved result is returned as it is."""
+def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
+              inputs: dict[str, Any]) -> dict[str, Any]:
+    """``fn()``'s result, saved to OUT/<name>.json with its wall time and ``inputs`` (what it was computed from).
+
+    A saved result is returned as it is when it was computed from the same inputs; from other inputs it is an
+    error, so a rerun with other settings never mixes stale results into a row.
+    """
     path = out / f"{name}.json"
     if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("inputs") != inputs:
+            raise DpldmError(f"{path} was computed with other settings than this run's (changed: "
+                             f"{', '.join(changed_keys(saved.get('inputs') or {}, inputs))}); use another --out, "
+                             f"or delete {path} and the stages after it")
         say(f"{name}: done earlier ({path})")
-        return json.loads(path.read_text())
+        return saved
     say(f"{name}: running")
     start = time.time()
     result = fn()
     result["stage_wall_s"] = round(time.time() - start, 1)
+    result["inputs"] = inputs
     write_json(path, result)
     return result
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def write_json(path: Path, obj: Any) -> None:
