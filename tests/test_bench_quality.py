@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from dpldm.bench.quality import TABLE_MARKER, QualitySettings, record_row, run_quality
 from dpldm.errors import DpldmError
-from dpldm.bench.quality import QualitySettings, TABLE_MARKER, record_row, run_quality
 from dpldm.public_models import resolve_model
 from dpldm.synthesis import SampleConfig, generate, generate_in_parts, image_seeds
 
