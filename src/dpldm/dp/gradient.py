@@ -26,7 +26,10 @@ from torch import Tensor, nn
 
 from dpldm.dp.batch import Batch, num_rows, repeat_rows, select_rows
 from dpldm.dp.clipping import accumulate_clipped
+from dpldm.dp.opacus_fastpath import install as install_opacus_fastpath
 from dpldm.errors import DpldmError
+
+install_opacus_fastpath()  # per-example gradients stored without opacus's zero-filled copy (see that module)
 
 LossFn = Callable[[nn.Module, Batch, torch.Generator], Tensor]
 """loss_fn(module, batch, generator) -> loss per row, shape [rows].
