@@ -256,7 +256,7 @@ def git_commit() -> str:
 def format_row(result: dict[str, Any]) -> str:
     wall = result["stage_wall_s"]
     minutes = " / ".join(f"{wall[name] / 60:.0f}" for name in STAGES) + " min"
-    pr = (f"{result['precision']:.2f} / {result['recall']:.2f}" if result["precision"] is not None else "-")
+    pr = (f"{result['precision']:.3f} / {result['recall']:.3f}" if result["precision"] is not None else "-")
     return (f"| {result['dataset']} | {result['target_epsilon']:g} ({result['epsilon']:.3f}) "
             f"| {result['accuracy_mean']:.1f} ± {result['accuracy_std']:.1f} "
             f"| {result['fid']:.1f} ({result['fid_n_synthetic']:,} vs {result['fid_n_reference']:,}) | {pr} "
