@@ -36,7 +36,7 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     start = time.time()
     summary = finetune(cfg, progress=progress)
     timings["finetune_s"] = round(time.time() - start, 1)
-    say(f"privacy spent: epsilon = {summary['epsilon_spent']:.3f} at delta = {summary['delta']:g} "
+    say(f"privacy spent: epsilon = {summary['epsilon_spent']:.4f} at delta = {summary['delta']:g} "
         f"({summary['accountant']} accountant, sigma = {summary['noise_multiplier']:.3f}, "
         f"q = {summary['sample_rate']:.4f}, {summary['steps']} steps); "
         f"{summary['trainable_params']:,} of {summary['total_params']:,} parameters trained")
