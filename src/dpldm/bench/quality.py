@@ -103,16 +103,16 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
                 command: str = "") -> dict[str, Any]:
     """Run (or resume) every stage; returns the row's numbers. ``extractor``: FID features (default: Inception)."""
     from dpldm.cli.common import resolve_config_path
-    from dpldm.config import load_config
+    from dpldm.config import load_config, to_dict
     from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
     from dpldm.evaluation.backends import inception_backend
     from dpldm.evaluation.classifiers import CLASSIFIERS
     from dpldm.evaluation.fid_eval import evaluate_fid
-    from dpldm.config import to_dict
     from dpldm.finetune.stage import FinetuneConfig, finetune
     from dpldm.public_models import resolve_model
     from dpldm.synthesis import SampleConfig, class_balanced_labels, generate_in_parts, image_seeds, save_samples
 
+    commit = git_commit()  # of the code this process runs, taken before it runs for hours
     out = settings.out
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(FinetuneConfig, resolve_config_path(settings.config or DATASETS[settings.dataset]),
@@ -188,7 +188,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "fid_n_reference": fd["n_reference"],
         "n_synthetic": results["sample"]["images"],
         "stage_wall_s": {name: results[name]["stage_wall_s"] for name in STAGES},
-        "commit": git_commit(),
+        "commit": commit,
         "cores": os.cpu_count(),
         "command": command,
         "out": str(out),
