@@ -13,7 +13,8 @@ def register(subparsers) -> None:
                         "with DP-SGD (Poisson sampling, per-example clipping, Gaussian noise calibrated to the\n"
                         "target epsilon) on a PRIVATE dataset. Writes OUT/privacy.json and the private model to\n"
                         "OUT/model, whose model.json carries the guarantee. Resumes from OUT/checkpoint.\n"
-                        "--dry-run --json prints the plan: trainable parameters and modules, sigma, q, steps, epsilon.", "mnist_finetune")
+                        "--dry-run --json prints the plan: trainable parameters and modules, sigma, q, steps, epsilon.",
+                        "mnist_finetune")
     parser.set_defaults(func=run)
 
 

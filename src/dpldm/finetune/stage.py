@@ -46,7 +46,8 @@ class FinetuneTrainConfig:
     log_every: int = 10  # logical steps between log lines
     checkpoint_every: int = 50  # logical steps between resumable checkpoints
     seed: int = 0  # seeds the choice (or noise) of the new classes' embedding rows
-    new_class_rows: Literal["public", "mean"] = "public"  # new classes start as distinct public rows, or near their mean
+    # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean.
+    new_class_rows: Literal["public", "mean"] = "public"
     threads: int = 0  # torch CPU threads (0: torch's default)
 
 
@@ -155,7 +156,8 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
     ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
     ckpt_path = run / "checkpoint.safetensors"
-    parts = dict(model=denoiser, optimizer=opt, scheduler=sched, engine=engine, **({"ema": ema} if ema is not None else {}))
+    parts = dict(model=denoiser, optimizer=opt, scheduler=sched, engine=engine,
+                 **({"ema": ema} if ema is not None else {}))
     if ckpt_path.is_file():
         restore(ckpt_path, **parts)
     log = RunLog(run, resume_step=engine.steps_done)

@@ -48,8 +48,8 @@ def cached_latents(path: Path, key: str, vae, x: torch.Tensor, *, progress: bool
         with safe_open(str(path), framework="pt") as f:
             if (f.metadata() or {}).get("key") == key:
                 return f.get_tensor("latents")
-    # Contiguous, as the copy read back from the file is: the encoder's output can carry channels-last strides,
-    # and per-example gradients of conv layers on such inputs crashed torch (a segfault in backward).
+    # Contiguous, as the copy read back from the file is, so a run sees the same tensor whether the cache was hit
+    # or not (the encoder's output can carry channels-last strides; the DP engine's select_rows says why it matters).
     z = encode_dataset(vae, x, progress=progress).contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
