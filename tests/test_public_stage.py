@@ -50,6 +50,13 @@ def test_pretrain_then_sample_through_cli(autoencoder, tmp_path, capsys):
     assert np.bincount(data["labels"]).tolist() == [2] * 26
     assert summary["images"] == 52 and summary["images_per_s"] > 0
     assert (tmp_path / "s" / "samples.png").is_file()
+    # --clip-latents 0 turns clipping off; a negative value is refused when the arguments are parsed.
+    assert main(["sample", "--model", str(run / "model"), "--out", str(tmp_path / "s0"), "--n-per-class", "1",
+                 "--steps", "3", "--clip-latents", "0"]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--model", str(run / "model"), "--out", str(tmp_path / "s1"), "--clip-latents", "-1"])
+    assert exit_info.value.code == 2
+    assert "must be 0 (off) or positive" in capsys.readouterr().err
 
 
 def test_resume_after_kill_matches_uninterrupted(autoencoder, tmp_path, run_killed_after_first_checkpoint):

@@ -42,3 +42,51 @@ def test_add_noise_and_loss_per_example():
     loss = eps_loss(Oracle(), z0, torch.zeros(4), t=t, noise=noise, schedule=sched)
     assert loss.shape == (4,)
     assert loss.max() < 1e-6
+
+
+def test_ddim_step_clips_predicted_clean_latent_by_hand():
+    # One DDIM step (eta 0), written out from the DDIM update: z0_hat = (z - sqrt(1-a_t) eps) / sqrt(a_t), clipped
+    # to [-c, c]; z_prev = sqrt(a_prev) z0_hat + sqrt(1-a_prev) eps (the model's eps, not re-derived).
+    cfg, c = DiffusionConfig(), 1.5
+    sched = make_scheduler(cfg, "ddim", clip_latents=c)
+    sched.set_timesteps(50)
+    t, t_prev = int(sched.timesteps[10]), int(sched.timesteps[11])
+    gen = torch.Generator().manual_seed(0)
+    z, eps = 3 * torch.randn(2, 3, 4, 4, generator=gen), torch.randn(2, 3, 4, 4, generator=gen)
+    a_t, a_prev = sched.alphas_cumprod[t].double(), sched.alphas_cumprod[t_prev].double()
+    z0_hat = ((z.double() - (1 - a_t).sqrt() * eps.double()) / a_t.sqrt())
+    assert z0_hat.abs().max() > c  # the clip is active in this case
+    expected = a_prev.sqrt() * z0_hat.clamp(-c, c) + (1 - a_prev).sqrt() * eps.double()
+    got = sched.step(eps, t, z, eta=0.0).prev_sample
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+    unclipped = make_scheduler(cfg, "ddim")
+    unclipped.set_timesteps(50)
+    assert not torch.allclose(unclipped.step(eps, t, z, eta=0.0).prev_sample, got)
+
+
+def test_clipping_bounds_latents_of_a_diverging_denoiser():
+    from dpldm.diffusion import sample_latents
+
+    class Diverging(torch.nn.Module):  # |eps| = 2, inwards: predicted z0 runs away (an under-trained model can)
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, z, t, cond):
+            return -2.0 * torch.sign(z)
+
+    def final_max(clip):
+        sched = make_scheduler(DiffusionConfig(), "ddim", clip_latents=clip)
+        z = sample_latents(Diverging(), sched, torch.zeros(4), [0, 1, 2, 3], latent_shape=(3, 4, 4), steps=20)
+        return z.abs().max().item()
+
+    # Last step: z = sqrt(abar_0) clip(z0_hat) + sqrt(1 - abar_0) eps, with sqrt(1 - abar_0) = 0.01 and |eps| = 2.
+    assert final_max(1.0) <= 1.0 + 0.01 * 2 + 1e-5
+    assert final_max(None) > 10
+
+
+def test_clip_latents_must_be_positive():
+    import pytest
+
+    with pytest.raises(ValueError, match="clip_latents"):
+        make_scheduler(DiffusionConfig(), "ddpm", clip_latents=0.0)

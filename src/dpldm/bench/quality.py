@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from dpldm.cli.common import add_data_root, add_parser
+from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 
 # dataset -> its fine-tuning config (which names the public model it starts from).
@@ -42,6 +42,7 @@ class QualitySettings:
     fid_n: int = 10_000  # images on each side of FID
     sample_steps: int = 50  # DDIM steps
     guidance: float = 3.0  # classifier-free guidance scale (chosen on the digits proxy, BENCHMARKS.md)
+    clip_latents: float | None = 3.0  # sampler's clip of the predicted clean latent (SampleConfig)
     classifiers: tuple[str, ...] = ("cnn",)
     classifier_epochs: int | None = None  # None: each classifier's recipe
     classifier_image_size: int | None = None  # resize classifier inputs to this; None: each classifier's own
@@ -66,6 +67,7 @@ def register(subparsers) -> None:
     parser.add_argument("--fid-n", type=int, default=10_000, help="images on each side of FID")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    add_clip_latents(parser)
     parser.add_argument("--classifiers", nargs="+", default=["cnn"], help="downstream classifiers")
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
     parser.add_argument("--features", default="onnx", choices=["onnx", "torchscript"], help="TF-Inception backend")
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     settings = QualitySettings(dataset=args.dataset, epsilon=args.epsilon, out=out, config=args.config,
                                overrides=list(args.overrides), n_samples=args.n_samples, fid_n=args.fid_n,
                                sample_steps=args.sample_steps, guidance=args.guidance,
+                               clip_latents=args.clip_latents,
                                classifiers=tuple(args.classifiers), classifier_epochs=args.classifier_epochs,
                                features=args.features)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
@@ -129,12 +132,13 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         per_class = -(-settings.n_samples // num_classes)
         labels = class_balanced_labels(num_classes, per_class)
         sample_cfg = SampleConfig(n_per_class=per_class, steps=settings.sample_steps,
-                                  guidance_scale=settings.guidance)
+                                  guidance_scale=settings.guidance, clip_latents=settings.clip_latents)
         images, rate = generate_in_parts(model, labels, image_seeds(sample_cfg.seed, len(labels)), sample_cfg,
                                          out / "sample_parts", part_size=settings.part_size, progress=progress)
         npz, grid = save_samples(out, images, labels, model.class_names)
         return {"images": len(images), "per_class": per_class, "steps": settings.sample_steps,
-                "guidance": settings.guidance, "images_per_s": rate, "npz": str(npz), "grid": str(grid)}
+                "guidance": settings.guidance, "clip_latents": settings.clip_latents, "images_per_s": rate,
+                "npz": str(npz), "grid": str(grid)}
 
     def accuracy() -> dict[str, Any]:
         # The epoch is chosen on the private validation split that fine-tuning held out (same split seed).
@@ -155,7 +159,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     # What each stage's result depends on (with everything before it): a finished stage is reused only for the same.
     inputs = {"finetune": {"config": to_dict(cfg)},
               "sample": {"n_samples": settings.n_samples, "steps": settings.sample_steps,
-                         "guidance": settings.guidance},
+                         "guidance": settings.guidance, "clip_latents": settings.clip_latents},
               "accuracy": {"classifiers": list(settings.classifiers), "epochs": settings.classifier_epochs,
                            "image_size": settings.classifier_image_size},
               "fid": {"n": settings.fid_n, "features": getattr(extractor, "name", settings.features)}}

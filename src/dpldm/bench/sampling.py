@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dpldm.cli.common import add_parser
+from dpldm.cli.common import add_clip_latents, add_parser
 
 
 def register(subparsers) -> None:
@@ -16,6 +16,7 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--batch-size", type=int, default=500, help="images per batch")
     parser.add_argument("--guidance", type=float, default=1.0, help="guidance scale (1: no extra pass)")
+    add_clip_latents(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -29,10 +30,12 @@ def run(args) -> int:
 
     model = resolve_model(args.model)
     labels = np.arange(args.n, dtype=np.int64) % len(model.class_names)
-    cfg = SampleConfig(steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance)
+    cfg = SampleConfig(steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
+                       clip_latents=args.clip_latents)
     _, rate = generate(model, labels, image_seeds(0, args.n), cfg, progress=False)
     result = {"model": args.model, "image_size": model.image_size, "images": args.n, "steps": args.steps,
-              "batch_size": args.batch_size, "guidance": args.guidance, "threads": torch.get_num_threads(),
+              "batch_size": args.batch_size, "guidance": args.guidance,
+              "clip_latents": args.clip_latents, "threads": torch.get_num_threads(),
               "images_per_s": round(rate, 2)}
     print(json.dumps(result) if args.json else "\n".join(f"{k:14s} {v}" for k, v in result.items()))
     return 0

@@ -56,6 +56,18 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
                         help="download a missing dataset from its official URL (checksummed)")
 
 
+def add_clip_latents(parser: argparse.ArgumentParser) -> None:
+    """--clip-latents C, parsed into SampleConfig.clip_latents (0 -> None: off)."""
+    def clip(text: str) -> float | None:
+        value = float(text)
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"must be 0 (off) or positive, got {text}")
+        return value or None
+
+    parser.add_argument("--clip-latents", type=clip, default=3.0, metavar="C",
+                        help="clip each sampler step's predicted clean latent to [-C, C] data stds; 0: off")
+
+
 def resolve_config_path(name: str | None) -> Path | None:
     """A config path as given, or a bundled config by name (``mnist`` -> configs/mnist.yaml)."""
     if name is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dpldm.cli.common import add_parser
+from dpldm.cli.common import add_clip_latents, add_parser
 
 
 def register(subparsers) -> None:
@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=50, help="sampler steps")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1: none)")
+    add_clip_latents(parser)
     parser.add_argument("--seed", type=int, default=0, help="base seed")
     parser.add_argument("--batch-size", type=int, default=500, help="images per batch")
     parser.add_argument("--classes", type=int, nargs="+", default=None, help="only these class indices")
@@ -35,7 +36,8 @@ def run(args) -> int:
 
     cfg = from_dict(SampleConfig, {"n_per_class": args.n_per_class, "sampler": args.sampler, "steps": args.steps,
                                    "eta": args.eta, "guidance_scale": args.guidance, "seed": args.seed,
-                                   "batch_size": args.batch_size})
+                                   "batch_size": args.batch_size,
+                                   "clip_latents": args.clip_latents})
     model = resolve_model(args.model)
     labels = class_balanced_labels(len(model.class_names), cfg.n_per_class)
     if args.classes is not None:

@@ -33,11 +33,21 @@ def train_scheduler(cfg: DiffusionConfig) -> DDPMScheduler:
     return DDPMScheduler(**_common(cfg))
 
 
-def make_scheduler(cfg: DiffusionConfig, sampler: Literal["ddim", "ddpm"]) -> DDIMScheduler | DDPMScheduler:
-    """A sampler's scheduler over the same betas as training."""
+def make_scheduler(cfg: DiffusionConfig, sampler: Literal["ddim", "ddpm"], *,
+                   clip_latents: float | None = None) -> DDIMScheduler | DDPMScheduler:
+    """A sampler's scheduler over the same betas as training.
+
+    clip_latents: clip each step's prediction of z_0 to [-c, c] (DDPM's x_0 clipping, diffusers' ``clip_sample``),
+    in the model's scaled latent space, where the data has unit std (scale-by-std); None: no clipping.
+    """
+    if clip_latents is not None and not clip_latents > 0:
+        raise ValueError(f"clip_latents must be positive or None, got {clip_latents}")
+    common = _common(cfg)
+    if clip_latents is not None:
+        common.update(clip_sample=True, clip_sample_range=float(clip_latents))
     if sampler == "ddim":
         # "leading" spacing with steps_offset=1 is Stable Diffusion's DDIM set-up.
-        return DDIMScheduler(**_common(cfg), set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
+        return DDIMScheduler(**common, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
     if sampler == "ddpm":
-        return DDPMScheduler(**_common(cfg), variance_type="fixed_small")
+        return DDPMScheduler(**common, variance_type="fixed_small")
     raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
