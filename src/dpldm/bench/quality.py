@@ -181,6 +181,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "sample_rate": ft["sample_rate"],
         "steps": ft["steps"],
         "trainable_params": ft["trainable_params"],
+        "total_params": ft["total_params"],
         "accuracy_mean": acc["mean"],
         "accuracy_std": acc["std"],
         "accuracy_by_classifier": acc["mean_by_classifier"],

@@ -12,6 +12,7 @@ BENCHES = {
     "dp-step": "dpldm.bench.dp_step",
     "fid": "dpldm.bench.fid",
     "quality": "dpldm.bench.quality",
+    "ablation": "dpldm.bench.ablation",
 }
 
 
