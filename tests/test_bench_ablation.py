@@ -33,13 +33,15 @@ def test_variants_share_the_budget_and_differ_in_what_is_trained(tmp_path, tiny_
 
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nBefore.\n")
-    record_table(path, results, command="dpldm bench ablation --dataset digits --epsilon 10", commit="abc")
-    record_table(path, results, command="dpldm bench ablation --dataset digits --epsilon 10", commit="def")
+    command = "dpldm bench ablation --dataset digits --epsilon 10"
+    record_table(path, results, command=command)
+    record_table(path, {**results, "whole-unet": {**whole, "accuracy_mean": 12.5}}, command=command)
     text = path.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Before." in text
-    assert "Commit def" in text and "Commit abc" not in text  # the rerun replaced the table
+    assert f"Commit {attention['commit']}," in text
     rows = [line for line in text.splitlines() if line.startswith("| attention-3") or line.startswith("| whole")]
     assert len(rows) == 2 and f"{whole['trainable_params']:,}" in rows[1]
+    assert "| 12.5 |" in rows[1]  # the rerun replaced the table
 
 
 def test_cli_refuses_trainable_overrides(capsys):

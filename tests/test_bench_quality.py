@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from dpldm.bench import quality
 from dpldm.bench.quality import TABLE_MARKER, QualitySettings, record_row, run_quality
 from dpldm.errors import DpldmError
 from dpldm.public_models import resolve_model
@@ -33,7 +34,7 @@ def settings(tmp_path, tiny_public_model, monkeypatch) -> QualitySettings:
                            sample_steps=3, classifier_epochs=2, classifier_image_size=28, part_size=16)
 
 
-def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tmp_path):
+def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tmp_path, monkeypatch):
     messages = []
     result = run_quality(settings, extractor=PooledPixels(), progress=False, say=messages.append)
 
@@ -45,15 +46,18 @@ def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tm
     assert json.loads((settings.out / "result.json").read_text()) == result
     assert len(list((settings.out / "sample_parts").glob("part-*.npz"))) == 3  # 40 images in parts of 16
 
-    # Rerun: nothing is recomputed, the numbers are the same.
+    # Rerun on other code: nothing is recomputed, the numbers and the commit they were computed at stay.
+    monkeypatch.setattr(quality, "git_commit", lambda: "newer")
     again = []
-    assert run_quality(settings, extractor=PooledPixels(), progress=False, say=again.append)["fid"] == result["fid"]
+    rerun = run_quality(settings, extractor=PooledPixels(), progress=False, say=again.append)
+    assert rerun["fid"] == result["fid"] and rerun["commit"] == result["commit"] != "newer"
     assert sum("done earlier" in m for m in again) == 4
 
-    # An interrupted accuracy stage (no accuracy.json) reruns that stage only.
+    # An interrupted accuracy stage (no accuracy.json) reruns that stage only, and the row names both commits.
     (settings.out / "accuracy.json").unlink()
     third = []
-    run_quality(settings, extractor=PooledPixels(), progress=False, say=third.append)
+    assert run_quality(settings, extractor=PooledPixels(), progress=False,
+                       say=third.append)["commit"] == f"{result['commit']}/newer"
     assert [m for m in third if "running" in m] == ["accuracy: running"]
 
     # Other settings never reuse stale results: the stage that would change, and those after it, are refused.

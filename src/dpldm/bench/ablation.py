@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dpldm.bench.quality import DATASETS, QualitySettings, git_commit, run_quality
+from dpldm.bench.quality import DATASETS, QualitySettings, run_quality
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 
@@ -79,14 +79,13 @@ def run(args: argparse.Namespace) -> int:
                            fid_n=args.fid_n, guidance=args.guidance, clip_latents=args.clip_latents,
                            classifier_epochs=args.classifier_epochs)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    commit = git_commit()
     results = run_ablation(base, args.variants, data_root=args.data_root, download=args.download, say=say)
     command = "dpldm " + shlex.join(sys.argv[1:])
     if not args.no_record:
         if set(args.variants) != set(VARIANTS):
             say("not writing the table: it needs every variant (rerun without --variants; finished ones are reused)")
         else:
-            record_table(Path(args.benchmarks), results, command=command, commit=commit)
+            record_table(Path(args.benchmarks), results, command=command)
             say(f"table written to {args.benchmarks}")
     print(json.dumps(results, indent=2) if args.json else "\n".join(summary(name, r) for name, r in results.items()))
     return 0
@@ -103,12 +102,13 @@ def run_ablation(base: QualitySettings, variants: list[str], *, say=print, **qua
     return results
 
 
-def format_table(results: dict[str, dict[str, Any]], *, command: str, commit: str) -> str:
+def format_table(results: dict[str, dict[str, Any]], *, command: str) -> str:
     first = next(iter(results.values()))
+    commits = ", ".join(dict.fromkeys(c for r in results.values() for c in r["commit"].split("/")))
     lines = [f"{first['dataset']}, target epsilon {first['target_epsilon']:g}: every variant "
              f"{first['steps']} DP steps at sigma {first['noise_multiplier']:.3f}, q {first['sample_rate']:.4f}; "
              f"{first['n_synthetic']:,} synthetic images; FID {first['fid_n_synthetic']:,} vs "
-             f"{first['fid_n_reference']:,}. Commit {commit}, {first['cores']} cores. Command: `{command}`",
+             f"{first['fid_n_reference']:,}. Commit {commits}, {first['cores']} cores. Command: `{command}`",
              "",
              "| variant | trained | trainable parameters | epsilon spent | CNN accuracy % | FID | "
              "fine-tune wall time | s per DP step |",
@@ -122,9 +122,9 @@ def format_table(results: dict[str, dict[str, Any]], *, command: str, commit: st
     return "\n".join(lines)
 
 
-def record_table(path: Path, results: dict[str, dict[str, Any]], *, command: str, commit: str) -> None:
+def record_table(path: Path, results: dict[str, dict[str, Any]], *, command: str) -> None:
     """Write the table between its markers in ``path`` (a new section at the end when they are missing)."""
-    block = f"{BEGIN}\n{format_table(results, command=command, commit=commit)}\n{END}"
+    block = f"{BEGIN}\n{format_table(results, command=command)}\n{END}"
     text = path.read_text() if path.is_file() else "# Benchmarks\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)

@@ -166,7 +166,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     results, upstream = {}, {}
     for name, fn in stages.items():
         upstream = {**upstream, name: inputs[name]}
-        results[name] = run_stage(out, name, fn, say, inputs=json.loads(json.dumps(upstream, default=str)))
+        results[name] = run_stage(out, name, fn, say, inputs=json.loads(json.dumps(upstream, default=str)),
+                                  commit=commit)
 
     ft, acc, fd = results["finetune"], results["accuracy"], results["fid"]
     result = {
@@ -193,7 +194,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "fid_n_reference": fd["n_reference"],
         "n_synthetic": results["sample"]["images"],
         "stage_wall_s": {name: results[name]["stage_wall_s"] for name in STAGES},
-        "commit": commit,
+        # The code each stage ran on (a stage done earlier keeps the commit it was computed at).
+        "commit": "/".join(dict.fromkeys(results[name].get("commit", commit) for name in STAGES)),
         "cores": os.cpu_count(),
         "command": command,
         "out": str(out),
@@ -203,8 +205,9 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
 
 
 def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
-              inputs: dict[str, Any]) -> dict[str, Any]:
-    """``fn()``'s result, saved to OUT/<name>.json with its wall time and ``inputs`` (what it was computed from).
+              inputs: dict[str, Any], commit: str = "unknown") -> dict[str, Any]:
+    """``fn()``'s result, saved to OUT/<name>.json with its wall time, ``inputs`` (what it was computed from) and
+    the ``commit`` of the code that computed it.
 
     A saved result is returned as it is when it was computed from the same inputs; from other inputs it is an
     error, so a rerun with other settings never mixes stale results into a row.
@@ -223,6 +226,7 @@ def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Calla
     result = fn()
     result["stage_wall_s"] = round(time.time() - start, 1)
     result["inputs"] = inputs
+    result["commit"] = commit
     write_json(path, result)
     return result
 
