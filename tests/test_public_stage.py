@@ -50,9 +50,14 @@ def test_pretrain_then_sample_through_cli(autoencoder, tmp_path, capsys):
     assert np.bincount(data["labels"]).tolist() == [2] * 26
     assert summary["images"] == 52 and summary["images_per_s"] > 0
     assert (tmp_path / "s" / "samples.png").is_file()
-    # --clip-latents 0 turns clipping off; a negative value is refused when the arguments are parsed.
-    assert main(["sample", "--model", str(run / "model"), "--out", str(tmp_path / "s0"), "--n-per-class", "1",
-                 "--steps", "3", "--clip-latents", "0"]) == 0
+    # Clipping is off by default (0 is off too); a tight clip changes the images; a negative one is refused when
+    # the arguments are parsed.
+    for name, clip in (("off", "0"), ("tight", "0.5")):
+        assert main(["sample", "--model", str(run / "model"), "--out", str(tmp_path / name), "--n-per-class", "2",
+                     "--steps", "3", "--guidance", "2", "--clip-latents", clip]) == 0
+    default = data["images"]
+    np.testing.assert_array_equal(np.load(tmp_path / "off" / "samples.npz")["images"], default)
+    assert not np.array_equal(np.load(tmp_path / "tight" / "samples.npz")["images"], default)
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", "--model", str(run / "model"), "--out", str(tmp_path / "s1"), "--clip-latents", "-1"])
     assert exit_info.value.code == 2

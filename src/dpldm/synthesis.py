@@ -26,10 +26,11 @@ class SampleConfig:
     guidance_scale: float = 1.0  # classifier-free guidance w (1: conditional only)
     seed: int = 0  # image i uses seed (seed * 1_000_003 + i)
     batch_size: int = 500  # images per forward batch (bounded memory; does not change the images)
-    # Clip each step's predicted z_0 to [-c, c] latent stds (None: off). Without it, an under-trained denoiser
-    # drives some trajectories to latents of 3-5x the data's std, which decode to saturated black-and-white blobs
-    # (about 19% of the shipped Tiny ImageNet model's samples; real latents stay within 2.5 at the 99th percentile).
-    clip_latents: float | None = 3.0
+    # Clip each step's predicted z_0 to [-c, c] latent stds (None: off). An under-trained denoiser drives some
+    # trajectories to latents of 3-5x the data's std, which decode to saturated black-and-white blobs (29% of the
+    # shipped Tiny ImageNet model's samples; 0.5% with c = 3). Off by default: with guidance 3 it also cuts the
+    # class signal guidance adds (demo CNN accuracy 47.4% off, 42.9% at c = 5, 34.5% at c = 3; BENCHMARKS.md).
+    clip_latents: float | None = None
 
     def validate(self) -> None:
         if self.n_per_class < 1 or self.steps < 1 or self.batch_size < 1:

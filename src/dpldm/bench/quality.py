@@ -42,7 +42,7 @@ class QualitySettings:
     fid_n: int = 10_000  # images on each side of FID
     sample_steps: int = 50  # DDIM steps
     guidance: float = 3.0  # classifier-free guidance scale (chosen on the digits proxy, BENCHMARKS.md)
-    clip_latents: float | None = 3.0  # sampler's clip of the predicted clean latent (SampleConfig)
+    clip_latents: float | None = None  # sampler's clip of the predicted clean latent (SampleConfig)
     classifiers: tuple[str, ...] = ("cnn",)
     classifier_epochs: int | None = None  # None: each classifier's recipe
     classifier_image_size: int | None = None  # resize classifier inputs to this; None: each classifier's own

@@ -64,8 +64,9 @@ def add_clip_latents(parser: argparse.ArgumentParser) -> None:
             raise argparse.ArgumentTypeError(f"must be 0 (off) or positive, got {text}")
         return value or None
 
-    parser.add_argument("--clip-latents", type=clip, default=3.0, metavar="C",
-                        help="clip each sampler step's predicted clean latent to [-C, C] data stds; 0: off")
+    parser.add_argument("--clip-latents", type=clip, default=None, metavar="C",
+                        help="clip each sampler step's predicted clean latent to [-C, C] data stds (removes the "
+                             "saturated blobs of under-trained models; weakens guidance); default or 0: off")
 
 
 def resolve_config_path(name: str | None) -> Path | None:
