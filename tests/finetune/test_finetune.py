@@ -169,3 +169,14 @@ def test_lora_trains_only_adapters_and_merges_exactly():
     assert merge_lora(den) > 0
     assert set(den.state_dict()) == keys
     torch.testing.assert_close(den(z, t, y), adapted)
+
+
+def test_lora_run_reports_the_adapters_it_trained(tiny_public_model, tmp_path, capsys):
+    # The summary counts what was trained: the LoRA adapters, not what is left after they are merged at export.
+    args = finetune_args(tiny_public_model, tmp_path / "lora", "trainable.lora_rank=2")  # joins --set
+    assert main([*args, "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "lora" / "summary.json").read_text())
+    embedder = load_file(str(tmp_path / "lora" / "model" / "denoiser.safetensors"))["conditioner.embedding.weight"]
+    assert summary["trainable_params"] == plan["trainable_params"] > embedder.numel()

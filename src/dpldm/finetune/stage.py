@@ -136,6 +136,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model."""
     run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress)
+    plan_summary = prep.summary(cfg.dp)  # before training: merging LoRA at export removes the adapters it counts
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]
     schedule = train_scheduler(model.diffusion)
@@ -195,7 +196,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
                    "finetune_steps": engine.steps_done}
     save_bundle(run / "model", model)
     plot_curves(log.read(), run / "epsilon.png", keys=("epsilon",), title="privacy spent")
-    summary = {**prep.summary(cfg.dp), "epsilon_spent": facts.epsilon, "model": str(run / "model"),
+    summary = {**plan_summary, "epsilon_spent": facts.epsilon, "model": str(run / "model"),
                "wall_s": round(time.time() - start, 1)}
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
