@@ -118,3 +118,27 @@ def test_cli_names_the_datasets_it_has_configs_for(capsys):
 
     assert main(["bench", "quality", "--dataset", "cifar10", "--epsilon", "1"]) == 2
     assert "no fine-tuning config for dataset 'cifar10'" in capsys.readouterr().err
+
+
+def test_commit_is_dirty_only_for_changes_to_the_package(tmp_path):
+    import subprocess
+
+    from dpldm.bench.quality import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    package = tmp_path / "src" / "dpldm"
+    package.mkdir(parents=True)
+    (package / "code.py").write_text("x = 1\n")
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    clean = git_commit(package)
+    assert clean != "unknown" and not clean.endswith("+dirty")
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n| a row |\n")  # what a benchmark run writes
+    assert git_commit(package) == clean
+    (package / "code.py").write_text("x = 2\n")
+    assert git_commit(package) == clean + "+dirty"

@@ -249,13 +249,14 @@ def write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-def git_commit() -> str:
-    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown' outside a git checkout."""
-    here = Path(__file__).resolve().parent
+def git_commit(package: Path = Path(__file__).resolve().parent.parent) -> str:
+    """The checkout's commit (with '+dirty' for uncommitted changes under ``package``, by default this package's
+    code and configs), or 'unknown' outside a git checkout. Other files do not count: the benchmarks themselves
+    rewrite BENCHMARKS.md."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=package, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=package,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
