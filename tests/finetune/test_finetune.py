@@ -180,3 +180,18 @@ def test_lora_run_reports_the_adapters_it_trained(tiny_public_model, tmp_path, c
     summary = json.loads((tmp_path / "lora" / "summary.json").read_text())
     embedder = load_file(str(tmp_path / "lora" / "model" / "denoiser.safetensors"))["conditioner.embedding.weight"]
     assert summary["trainable_params"] == plan["trainable_params"] > embedder.numel()
+
+
+def test_lora_initialisation_depends_on_its_seed_alone():
+    def adapters(seed: int, draws_before: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        den = build_denoiser(tiny_unet(), 5)
+        torch.randn(draws_before)  # whatever ran before in the process
+        state = torch.random.get_rng_state()
+        select_trainable(den, TrainableSpec(modules="attention", from_block=4, lora_rank=2), seed=seed)
+        assert torch.equal(torch.random.get_rng_state(), state)  # the caller's generator is left as it was
+        return {n: p.detach().clone() for n, p in den.named_parameters() if ".lora_A." in n}
+
+    a, b, c = adapters(7, 0), adapters(7, 1000), adapters(8, 0)
+    assert a and a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+    assert any(not torch.equal(a[n], c[n]) for n in a)

@@ -123,7 +123,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
                                                             seed=cfg.train.seed)
         model.class_names = tuple(private.class_names)
     try:
-        names = select_trainable(denoiser, cfg.trainable)
+        names = select_trainable(denoiser, cfg.trainable, seed=cfg.train.seed)
     except ValueError as err:
         raise DpldmError(str(err)) from None
     model.vae.requires_grad_(False)

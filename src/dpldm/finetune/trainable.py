@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import nn
 
 from dpldm.models.denoiser import LatentDenoiser
@@ -38,15 +39,16 @@ class TrainableSpec:
             raise ValueError("LoRA adapts attention projections: use modules 'transformer_blocks' or 'attention'")
 
 
-def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec) -> list[str]:
-    """Set ``requires_grad`` on exactly the modules ``spec`` names; return their names (module paths)."""
+def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec, *, seed: int = 0) -> list[str]:
+    """Set ``requires_grad`` on exactly the modules ``spec`` names; return their names (module paths).
+    ``seed``: of the LoRA adapters' initialisation (data-independent), when ``spec`` asks for them."""
     blocks = transformer_blocks(denoiser.unet)
     if spec.modules != "all" and spec.from_block > len(blocks):
         raise ValueError(f"from_block={spec.from_block} but this UNet has {len(blocks)} transformer blocks")
     denoiser.requires_grad_(False)
     chosen: list[tuple[str, nn.Module]] = []
     if spec.lora_rank:
-        names = add_lora(denoiser, [b for _, b in blocks[spec.from_block - 1:]], spec.lora_rank)
+        names = add_lora(denoiser, [b for _, b in blocks[spec.from_block - 1:]], spec.lora_rank, seed=seed)
         chosen += [(f"unet.{n} (LoRA r={spec.lora_rank})", m) for n, m in denoiser.unet.named_modules()
                    if n.split(".")[-1] in ("lora_A", "lora_B") and n.rsplit(".", 1)[0] in names]
     elif spec.modules == "all":
@@ -65,15 +67,21 @@ def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec) -> list[str]
     return [name for name, _ in chosen]
 
 
-def add_lora(denoiser: LatentDenoiser, blocks: list[nn.Module], rank: int) -> set[str]:
+def add_lora(denoiser: LatentDenoiser, blocks: list[nn.Module], rank: int, *, seed: int = 0) -> set[str]:
     """Wrap the attention projections of ``blocks`` in peft LoRA layers (B initialised to zero, so the model is
-    unchanged until trained); returns the wrapped modules' names inside the UNet."""
+    unchanged until trained); returns the wrapped modules' names inside the UNet.
+
+    peft draws A from torch's global generator; it is seeded here (and the caller's state restored), so a run's
+    adapters depend on ``seed`` alone, not on what ran before in the process.
+    """
     from peft import LoraConfig, inject_adapter_in_model
 
     inside = {id(m) for block in blocks for m in block.modules()}
     targets = [name for name, m in denoiser.unet.named_modules()
                if id(m) in inside and isinstance(m, nn.Linear) and _is_projection(name)]
-    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets), denoiser.unet)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets), denoiser.unet)
     return set(targets)
 
 
