@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dpldm.bench.quality import DATASETS, QualitySettings, run_quality
+from dpldm.bench.quality import DATASETS, QualitySettings, check_args, run_quality
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 
@@ -65,14 +65,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.config is None and args.dataset not in DATASETS:
-        raise DpldmError(f"no fine-tuning config for dataset {args.dataset!r}; pass --config, or choose one of "
-                         f"{', '.join(DATASETS)}")
+    check_args(args)
     trainable_set = [o for o in args.overrides if o.split("=", 1)[0].startswith("trainable.")]
     if trainable_set:
         raise DpldmError(f"the variants set trainable.*; leave {', '.join(trainable_set)} out of --set")
-    if args.n_samples < 1 or args.fid_n < 2:
-        raise DpldmError("--n-samples must be at least 1 and --fid-n at least 2")
     base = QualitySettings(dataset=args.dataset, epsilon=args.epsilon,
                            out=Path(args.out or f"runs/bench/ablation-{args.dataset}-eps{args.epsilon:g}"),
                            config=args.config, overrides=list(args.overrides), n_samples=args.n_samples,

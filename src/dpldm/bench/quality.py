@@ -78,12 +78,17 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_args(args: argparse.Namespace) -> None:
+    """The checks every bench built on ``run_quality`` makes of its arguments before any work starts."""
     if args.config is None and args.dataset not in DATASETS:
         raise DpldmError(f"no fine-tuning config for dataset {args.dataset!r}; pass --config, or choose one of "
                          f"{', '.join(DATASETS)}")
     if args.n_samples < 1 or args.fid_n < 2:
         raise DpldmError("--n-samples must be at least 1 and --fid-n at least 2")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_args(args)
     out = Path(args.out or f"runs/bench/{args.dataset}-eps{args.epsilon:g}")
     settings = QualitySettings(dataset=args.dataset, epsilon=args.epsilon, out=out, config=args.config,
                                overrides=list(args.overrides), n_samples=args.n_samples, fid_n=args.fid_n,
