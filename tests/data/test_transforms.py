@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dpldm.data import DataConfig, from_unit_range, load_images, prepare, to_model_input
-from dpldm.data.transforms import center_crop, pad, resize, to_channels, to_unit_range
+from dpldm.data.transforms import center_crop, pad, resize, to_channels, to_shape, to_unit_range
 
 from .files import random_images
 
@@ -74,3 +74,12 @@ def test_data_config_round_trip_through_yaml_dict():
         from_dict(DataConfig, {"fit": "stretch"})
     glyph_cfg = from_dict(DataConfig, {"name": "glyphs", "options": {"count": 30, "include_digits": True}})
     assert load_images(glyph_cfg).num_classes == 36
+
+
+@pytest.mark.parametrize("size, channels", [(16, 1), (40, 1), (16, 3)])
+def test_to_shape_gives_the_pixels_that_training_sees(size, channels):
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    out = to_shape(rgb, size, channels)
+    assert out.shape == ((5, size, size) if channels == 1 else (5, size, size, 3)) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, from_unit_range(prepare(rgb, size=size, channels=channels)))

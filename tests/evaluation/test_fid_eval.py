@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dpldm.errors import DpldmError
+from dpldm.data.transforms import to_shape
 from dpldm.evaluation.fid_eval import evaluate_fid
 from dpldm.evaluation.sources import load_image_set, parse_real, subsample_index
 
@@ -69,3 +70,21 @@ def test_bad_real_spec_and_subsets() -> None:
     assert len(index) == 10 and np.array_equal(index, np.sort(index))
     assert np.array_equal(index, subsample_index(100, 10, seed=3))
     assert np.array_equal(subsample_index(5, 10, seed=0), np.arange(5))
+
+
+def test_match_synthetic_converts_the_reference_to_the_samples_shape(tiny_root: Path, tiny_features,
+                                                                     tmp_path: Path) -> None:
+    # The real train split itself, as 16x16 "samples": against a matched reference it is the same set (FID 0).
+    train = load_image_set("real:mnist:train", data_root=str(tiny_root))
+    path = tmp_path / "small.npz"
+    np.savez(path, images=to_shape(train.images, 16, 1), labels=train.labels)
+    kwargs = dict(dataset="mnist", n=None, extractor=tiny_features, data_root=str(tiny_root))
+    matched = evaluate_fid(str(path), match_synthetic=True, **kwargs)
+    assert abs(matched["fid"]) < 1e-6 and matched["reference"] == "mnist:train as 16x16x1"
+    assert "-as16px1ch-" in Path(matched["reference_cache"]).name
+    assert evaluate_fid(str(path), **kwargs)["fid"] > 1e-3  # unconverted 28x28 reference differs
+
+    # RGB samples: the grey reference is repeated to three channels.
+    np.savez(path, images=to_shape(train.images, 16, 3), labels=train.labels)
+    rgb = evaluate_fid(str(path), match_synthetic=True, **kwargs)
+    assert abs(rgb["fid"]) < 1e-6 and rgb["reference"] == "mnist:train as 16x16x3"

@@ -71,6 +71,10 @@ def _register_fid(metrics) -> None:
     parser.add_argument("--k", type=int, default=4, help="neighbours for precision/recall (Kynkaanniemi et al.)")
     parser.add_argument("--batch-size", type=int, default=50, help="images per Inception forward")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsets")
+    parser.add_argument("--match-synthetic", action="store_true",
+                        help="convert the reference to the synthetic images' size and channels first (grey, "
+                        "resized as for training): e.g. a public model's 28x28 grey samples against "
+                        "--dataset tiny_imagenet32 --split val")
     parser.set_defaults(func=_fid)
 
 
@@ -82,7 +86,8 @@ def _fid(args: argparse.Namespace) -> int:
         raise DpldmError(f"--n must be at least 2, got {args.n}")
     extractor = inception_backend(args.backend, batch_size=args.batch_size, progress=sys.stderr.isatty())
     result = evaluate_fid(args.synthetic, dataset=args.dataset, split=args.split, n=args.n, extractor=extractor,
-                          data_root=args.data_root, k=args.k, seed=args.seed)
+                          data_root=args.data_root, k=args.k, seed=args.seed,
+                          match_synthetic=args.match_synthetic)
     result["backend"] = args.backend
     _emit(args, result, _fid_text(result))
     return 0

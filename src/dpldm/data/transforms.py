@@ -40,6 +40,12 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def to_shape(images: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """uint8 (N,H,W) | (N,H,W,3) -> uint8 (N,size,size) for channels 1, (N,size,size,3) for 3 (as ``prepare`` resizes)."""
+    out = resize(to_channels(images, channels), size)
+    return out[..., 0] if channels == 1 else out
+
+
 def center_crop(images: np.ndarray, size: int) -> np.ndarray:
     """(N,H,W,C) -> (N,size,size,C), the central square."""
     _, h, w, _ = images.shape
