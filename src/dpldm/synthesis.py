@@ -28,8 +28,9 @@ class SampleConfig:
     batch_size: int = 500  # images per forward batch (bounded memory; does not change the images)
     # Clip each step's predicted z_0 to [-c, c] latent stds (None: off). An under-trained denoiser drives some
     # trajectories to latents of 3-5x the data's std, which decode to saturated black-and-white blobs (29% of the
-    # shipped Tiny ImageNet model's samples; 0.5% with c = 3). Off by default: with guidance 3 it also cuts the
-    # class signal guidance adds (demo CNN accuracy 47.4% off, 42.9% at c = 5, 34.5% at c = 3; BENCHMARKS.md).
+    # first Tiny ImageNet model's samples, 5% of the shipped one's; 0.5% and 1% with c = 3). Off by default: with
+    # guidance 3 it also cuts the class signal guidance adds (demo CNN accuracy 47.4% off, 42.9% at c = 5, 34.5% at
+    # c = 3; BENCHMARKS.md).
     clip_latents: float | None = None
 
     def validate(self) -> None:
