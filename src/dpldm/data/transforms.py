@@ -41,7 +41,7 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def to_shape(images: np.ndarray, size: int, channels: int) -> np.ndarray:
-    """uint8 (N,H,W) | (N,H,W,3) -> uint8 (N,size,size) for channels 1, (N,size,size,3) for 3 (as ``prepare`` resizes)."""
+    """uint8 (N,H,W) | (N,H,W,3) -> uint8 (N,size,size) for channels 1, (N,size,size,3) for 3, as ``prepare`` does."""
     out = resize(to_channels(images, channels), size)
     return out[..., 0] if channels == 1 else out
 

@@ -24,7 +24,8 @@ PRIVACY_NOTE = ("FID and precision/recall read the private reference split direc
                 "(as in DPImageBench), not part of the DP release")
 
 
-def real_cache_path(dataset: str, split: str, n: int, seed: int, feature: str, shape: tuple[int, int] | None = None) -> Path:
+def real_cache_path(dataset: str, split: str, n: int, seed: int, feature: str,
+                    shape: tuple[int, int] | None = None) -> Path:
     converted = "" if shape is None else f"-as{shape[0]}px{shape[1]}ch"
     return cache_dir() / "features" / f"{dataset}-{split}-n{n}-seed{seed}{converted}-{feature}.npz"
 
