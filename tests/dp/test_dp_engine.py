@@ -12,6 +12,7 @@ from dp_testkit import RecordingLoss, data_noise_loss, frozen, make_data, make_m
 from dpldm.dp.config import DPConfig
 from dpldm.dp.engine import DPSGDEngine
 from dpldm.dp.plan import make_plan
+from dpldm.dp.randomness import SeededRandom
 from dpldm.dp.sampler import PoissonSampler
 from dpldm.errors import DpldmError
 
@@ -58,11 +59,11 @@ def test_frozen_parameters_stay_bit_identical():
 
 
 def test_poisson_sampler_mean_batch_is_qn_and_empty_batches_happen():
-    sampler = PoissonSampler(num_examples=1000, sample_rate=0.05, seed=0)
+    sampler = PoissonSampler(num_examples=1000, sample_rate=0.05, random=SeededRandom(0))
     sizes = torch.tensor([len(sampler.sample()) for _ in range(400)], dtype=torch.float64)
     assert sizes.mean().item() == pytest.approx(50, rel=0.03)
     assert sizes.var().item() == pytest.approx(1000 * 0.05 * 0.95, rel=0.2)  # Binomial(N, q)
-    rare = PoissonSampler(num_examples=1000, sample_rate=0.001, seed=0)
+    rare = PoissonSampler(num_examples=1000, sample_rate=0.001, random=SeededRandom(0))
     draws = [rare.sample() for _ in range(50)]
     assert any(len(d) == 0 for d in draws)
     assert all(d.dtype == torch.long and torch.equal(d, d.unique()) for d in draws)
@@ -72,7 +73,7 @@ def test_empty_logical_batches_still_add_noise_and_step():
     config = dataclasses.replace(CONFIG, expected_batch_size=1, steps=6)  # q = 1/24: most batches are empty
     model = make_model()
     engine = DPSGDEngine(model, sgd(model), RecordingLoss(), make_data(), config=config)
-    replay = PoissonSampler(num_examples=24, sample_rate=1 / 24, seed=0)
+    replay = PoissonSampler(num_examples=24, sample_rate=1 / 24, random=SeededRandom(0))
     empty_seen = 0
     while not engine.done:
         replay.load_state_dict(engine.sampler.state_dict())

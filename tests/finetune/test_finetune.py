@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from dpldm.bundle import build_denoiser, load_bundle
@@ -17,6 +18,7 @@ from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.dp.gradient import PrivateGradient
 from dpldm.finetune.trainable import ATTENTION_PROJECTIONS, TrainableSpec, select_trainable
 from dpldm.models import UNetConfig
+from dpldm.training.checkpoint import load_checkpoint
 
 def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
     return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
@@ -112,12 +114,14 @@ def test_dry_run_json_plan(tiny_public_model, tmp_path, capsys):
 
 def test_resume_after_kill_continues_model_and_accountant(tiny_public_model, tmp_path,
                                                           run_killed_after_first_checkpoint):
+    # Bit-identical only in the reproducible mode: a default run's noise is secret and drawn afresh on resume.
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert main(finetune_args(tiny_public_model, straight)) == 0
-    killed = run_killed_after_first_checkpoint("dpldm.finetune.stage", finetune_args(tiny_public_model, resumed))
+    assert main(finetune_args(tiny_public_model, straight, "dp.seed=0")) == 0
+    killed = run_killed_after_first_checkpoint("dpldm.finetune.stage",
+                                               finetune_args(tiny_public_model, resumed, "dp.seed=0"))
     assert killed.returncode == 9, killed.stderr
     assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 2
-    assert main(finetune_args(tiny_public_model, resumed)) == 0
+    assert main(finetune_args(tiny_public_model, resumed, "dp.seed=0")) == 0
     a = load_file(str(straight / "model" / "denoiser.safetensors"))
     b = load_file(str(resumed / "model" / "denoiser.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -195,3 +199,27 @@ def test_lora_initialisation_depends_on_its_seed_alone():
     a, b, c = adapters(7, 0), adapters(7, 1000), adapters(8, 0)
     assert a and a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
     assert any(not torch.equal(a[n], c[n]) for n in a)
+
+
+def test_a_default_run_writes_nothing_that_regenerates_its_noise(tiny_public_model, tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        assert main(finetune_args(tiny_public_model, run)) == 0
+    for run in runs:
+        assert yaml.safe_load((run / "config.yaml").read_text())["dp"]["seed"] is None
+        privacy = json.loads((run / "privacy.json").read_text())
+        assert privacy["secret_randomness"] is True and privacy["note"] is None
+        assert json.loads((run / "model" / "model.json").read_text())["privacy"]["secret_randomness"] is True
+        (checkpoint,) = run.rglob("checkpoint.safetensors")
+        engine = load_checkpoint(checkpoint)[0]["engine"]
+        assert engine["noise"] == {"secret": True} and engine["sampler"]["random"] == {"secret": True}
+    # Same data, same config, same public model: different noise and batches, so different weights.
+    a, b = (load_file(str(run / "model" / "denoiser.safetensors")) for run in runs)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_seeded_run_says_it_is_not_private_against_the_seed(tiny_public_model, tmp_path):
+    assert main(finetune_args(tiny_public_model, tmp_path, "dp.seed=0")) == 0
+    privacy = json.loads((tmp_path / "privacy.json").read_text())
+    assert privacy["secret_randomness"] is False and "NOT private" in privacy["note"]
+    assert "NOT private" in json.loads((tmp_path / "model" / "model.json").read_text())["privacy"]["note"]

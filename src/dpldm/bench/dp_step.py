@@ -53,6 +53,7 @@ def run(args) -> int:
     from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
     from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
     from dpldm.dp.gradient import PrivateGradient
+    from dpldm.dp.randomness import SecretRandom
     from dpldm.finetune.trainable import TrainableSpec, count_params, select_trainable
     from dpldm.models.unet import UNetConfig
 
@@ -76,13 +77,13 @@ def run(args) -> int:
         select_trainable(denoiser, spec)
         params = [p for p in denoiser.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-4)
-        gen, noise_gen = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+        gen, noise = torch.Generator().manual_seed(1), SecretRandom()  # the default: secret noise
         if private:
             grad = PrivateGradient(denoiser, loss_fn, max_grad_norm=1.0, noise_multiplier=1.0,
                                    expected_batch_size=B, max_physical_batch=B)
 
             def step():
-                for p, g in zip(grad.params, grad(data, indices, generator=gen, noise_generator=noise_gen)):
+                for p, g in zip(grad.params, grad(data, indices, generator=gen, noise=noise)):
                     p.grad = g
                 opt.step()
         else:

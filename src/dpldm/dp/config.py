@@ -23,7 +23,9 @@ class DPConfig:
     accountant: Accountant = "prv"  # "prv" (opacus PRV, as DP-LDM), "rdp" (opacus RDP) or "pld" (dp-accounting)
     noise_multiplicity: int = 1  # K: (t, noise) draws per example, averaged inside its gradient before clipping
     max_physical_batch: int = 256  # most rows (examples x K) in one forward/backward pass; bounds memory
-    seed: int = 0  # seeds Poisson sampling, the loss's (t, noise) draws and the DP noise
+    # None (default): Poisson sampling and the DP noise come from secret OS entropy, fresh per run. An integer seeds
+    # them for a reproducible run, which is NOT private against anyone who knows it (tests and debugging only).
+    seed: int | None = None
 
     def validate(self) -> None:
         if self.epsilon is None and self.noise_multiplier is None:
