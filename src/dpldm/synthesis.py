@@ -5,16 +5,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from dpldm.bundle import LatentDiffusion
+from dpldm.config import to_dict
 from dpldm.data import from_unit_range
 from dpldm.diffusion.sampling import sample_latents
 from dpldm.diffusion.schedule import make_scheduler
+from dpldm.errors import DpldmError
+from dpldm.runsettings import check_folder, write_settings
+
+SAMPLES_RECORD = "samples.yaml"  # the settings samples.npz was drawn with, beside it
+# Settings that cannot change the images: the batch size (each image has its own seed) and the model's path (its
+# weights' digest is compared instead, so a moved model folder is the same model).
+SAMPLE_RESULT_NEUTRAL = ("batch_size", "model")
 
 
 @dataclass
@@ -71,15 +79,41 @@ def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg:
     return np.concatenate(out), rate
 
 
+def sample_settings(model_ref: str | Path, model: LatentDiffusion, cfg: SampleConfig,
+                    classes: list[int] | None = None) -> dict[str, Any]:
+    """What a set of samples depends on, for ``samples.yaml``: the model's weights (by digest), the sampler's
+    settings and the classes drawn."""
+    from dpldm.training.latents import module_digest
+
+    return {"model": str(model_ref), "model_weights": module_digest(torch.nn.ModuleList([model.vae, model.denoiser])),
+            **to_dict(cfg), "classes": None if classes is None else sorted({int(c) for c in classes})}
+
+
+def check_sample_folder(out_dir: str | Path, settings: dict[str, Any]) -> None:
+    """Refuse to replace samples drawn with other settings (``dpldm.runsettings``): their metrics would be paired
+    with the new images. Writes nothing."""
+    out_dir = Path(out_dir)
+    if (out_dir / "samples.npz").is_file() and not (out_dir / SAMPLES_RECORD).is_file():
+        raise DpldmError(f"{out_dir / 'samples.npz'} exists and no {SAMPLES_RECORD} beside it says how it was "
+                         f"sampled; use another --out, or remove it")
+    check_folder(out_dir, SAMPLES_RECORD, settings, ignore=SAMPLE_RESULT_NEUTRAL, what="samples")
+
+
 def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
-                 *, max_classes: int = 50, per_row: int = 10) -> tuple[Path, Path]:
-    """Write ``samples.npz`` (uint8 images, int64 labels, class names) and ``samples.png`` (one row per class)."""
+                 *, settings: dict[str, Any] | None = None, max_classes: int = 50,
+                 per_row: int = 10) -> tuple[Path, Path]:
+    """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class) and,
+    given the ``settings`` they were drawn with (``sample_settings``), ``samples.yaml`` last."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "samples.npz"
-    np.savez_compressed(npz, images=images, labels=labels, class_names=np.array(class_names))
+    tmp = out_dir / "samples.tmp.npz"
+    np.savez_compressed(tmp, images=images, labels=labels, class_names=np.array(class_names))
+    tmp.replace(npz)
     png = out_dir / "samples.png"
     class_grid(images, labels, class_names, png, max_classes=max_classes, per_row=per_row)
+    if settings is not None:
+        write_settings(out_dir / SAMPLES_RECORD, settings)
     return npz, png
 
 

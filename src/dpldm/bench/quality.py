@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
+from dpldm.runsettings import refuse_other_settings
+from dpldm.training.runlog import RESULT_NEUTRAL
 
 # dataset -> its fine-tuning config (which names the public model it starts from).
 DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune"}
@@ -209,21 +211,25 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     return result
 
 
+# What may differ in a finished fine-tuning stage's config without changing its result (its folder, threads, how
+# often it logs and checkpoints): the fine-tuning run itself allows the same (``dpldm.training.runlog``).
+STAGE_RESULT_NEUTRAL = tuple(f"finetune.config.{key}" for key in RESULT_NEUTRAL)
+
+
 def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
               inputs: dict[str, Any], commit: str = "unknown") -> dict[str, Any]:
     """``fn()``'s result, saved to OUT/<name>.json with its wall time, ``inputs`` (what it was computed from) and
     the ``commit`` of the code that computed it.
 
     A saved result is returned as it is when it was computed from the same inputs; from other inputs it is an
-    error, so a rerun with other settings never mixes stale results into a row.
+    error (``dpldm.runsettings``, as for every run folder), so a rerun with other settings never mixes stale
+    results into a row.
     """
     path = out / f"{name}.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        if saved.get("inputs") != inputs:
-            raise DpldmError(f"{path} was computed with other settings than this run's (changed: "
-                             f"{', '.join(changed_keys(saved.get('inputs') or {}, inputs))}); use another --out, "
-                             f"or delete {path} and the stages after it")
+        refuse_other_settings(f"{path} was computed", saved.get("inputs") or {}, inputs, ignore=STAGE_RESULT_NEUTRAL,
+                              remedy=f"use another --out, or delete {path} and the stages after it")
         say(f"{name}: done earlier ({path})")
         return saved
     say(f"{name}: running")
@@ -234,18 +240,6 @@ def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Calla
     result["commit"] = commit
     write_json(path, result)
     return result
-
-
-def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -10,8 +10,10 @@ from dpldm.cli.common import add_clip_latents, add_parser
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "sample", "Sample labelled synthetic images from a model",
                         "Sample a class-balanced labelled set from a model folder (model.json + weights).\n"
-                        "Writes OUT/samples.npz (uint8 images, int64 labels) and OUT/samples.png (one row per\n"
-                        "class). Image i uses seed SEED*1000003+i, so it does not depend on the batch size.")
+                        "Writes OUT/samples.npz (uint8 images, int64 labels), OUT/samples.png (one row per\n"
+                        "class) and OUT/samples.yaml (the settings). Image i uses seed SEED*1000003+i, so it does\n"
+                        "not depend on the batch size. Samples in OUT made with other settings (or another model)\n"
+                        "are never replaced: that is an error naming what changed.")
     parser.add_argument("--model", required=True, help="model folder, or a bundled public model's name")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--n-per-class", type=int, default=10, help="images per class")
@@ -32,18 +34,21 @@ def run(args) -> int:
 
     from dpldm.config import from_dict
     from dpldm.public_models import resolve_model
-    from dpldm.synthesis import SampleConfig, class_balanced_labels, generate, image_seeds, save_samples
+    from dpldm.synthesis import (SampleConfig, check_sample_folder, class_balanced_labels, generate, image_seeds,
+                                 sample_settings, save_samples)
 
     cfg = from_dict(SampleConfig, {"n_per_class": args.n_per_class, "sampler": args.sampler, "steps": args.steps,
                                    "eta": args.eta, "guidance_scale": args.guidance, "seed": args.seed,
                                    "batch_size": args.batch_size,
                                    "clip_latents": args.clip_latents})
     model = resolve_model(args.model)
+    settings = sample_settings(args.model, model, cfg, args.classes)
+    check_sample_folder(args.out, settings)
     labels = class_balanced_labels(len(model.class_names), cfg.n_per_class)
     if args.classes is not None:
         labels = labels[np.isin(labels, args.classes)]
     images, rate = generate(model, labels, image_seeds(cfg.seed, len(labels)), cfg)
-    npz, png = save_samples(args.out, images, labels, model.class_names)
+    npz, png = save_samples(args.out, images, labels, model.class_names, settings=settings)
     summary = {"images": len(images), "images_per_s": round(rate, 2), "npz": str(npz), "grid": str(png)}
     print(json.dumps(summary) if args.json else
           f"{len(images)} images at {rate:.1f} images/s -> {npz}, grid {png}")

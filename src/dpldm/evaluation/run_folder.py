@@ -2,7 +2,10 @@
 
 A run folder (see STYLE.md, "self-describing runs") may hold: config.yaml (resolved config), log.jsonl (one JSON
 object per line, with ``step``, ``loss`` and for DP runs ``epsilon``), privacy.json (the ledger), samples.npz
-(images, labels), samples.png (a grid), metrics.json (from ``dpldm evaluate --out``).
+(images, labels), samples.png (a grid), epsilon.png, metrics.json (from ``dpldm evaluate --out``).
+
+Only the releasable part is read (``dpldm.runlayout``): the report lies beside it and may be published with it.
+Of ``private/`` (a DP run's log, checkpoint, latents) the report names the files, never their content.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dpldm.errors import DpldmError
+from dpldm.runlayout import PRIVATE, describe
 
 ARTEFACTS = {
     "config.yaml": "resolved config",
@@ -35,7 +39,9 @@ class RunFolder:
     sample_images: np.ndarray | None = None  # uint8 (N, H, W) | (N, H, W, 3)
     sample_labels: np.ndarray | None = None  # int64 (N,)
     samples_png: bytes | None = None
+    epsilon_png: bytes | None = None
     metrics: dict[str, Any] | None = None
+    files: list[tuple[str, bool, str]] = field(default_factory=list)  # (path, releasable, what), runlayout.describe
     notes: list[str] = field(default_factory=list)  # what is absent or could not be read
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -88,9 +94,11 @@ def read_run_folder(path: str | Path) -> RunFolder:
     folder = Path(path)
     if not folder.is_dir():
         raise DpldmError(f"run folder {folder} not found")
-    run = RunFolder(folder)
+    run = RunFolder(folder, files=describe(folder))
     for name, what in ARTEFACTS.items():
-        if not (folder / name).is_file():
+        if (folder / PRIVATE / name).is_file():
+            run.notes.append(f"{name} ({what}) is private ({PRIVATE}/{name}): not shown")
+        elif not (folder / name).is_file():
             run.notes.append(f"{name} ({what}) is absent")
     if (folder / "config.yaml").is_file():
         run.config_text = (folder / "config.yaml").read_text(errors="replace")
@@ -104,4 +112,6 @@ def read_run_folder(path: str | Path) -> RunFolder:
         _read_samples(folder / "samples.npz", run)
     if (folder / "samples.png").is_file():
         run.samples_png = (folder / "samples.png").read_bytes()
+    if (folder / "epsilon.png").is_file():
+        run.epsilon_png = (folder / "epsilon.png").read_bytes()
     return run

@@ -22,7 +22,7 @@ from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
 from dpldm.training.latents import cache_key, cached_latents
-from dpldm.training.runlog import RunLog, open_run, plot_curves
+from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
 
 
 @dataclass
@@ -84,6 +84,9 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
     parts = dict(model=denoiser, optimizer=opt, scheduler=sched, ema=ema, generator=gen)
     step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
+    if step:
+        say_resumed(step)
+    record_config(cfg, run)
     log = RunLog(run, resume_step=step)
     null = denoiser.conditioner.null_label
 
