@@ -3,6 +3,9 @@
 A run folder (see STYLE.md, "self-describing runs") may hold: config.yaml (resolved config), log.jsonl (one JSON
 object per line, with ``step``, ``loss`` and for DP runs ``epsilon``), privacy.json (the ledger), samples.npz
 (images, labels), samples.png (a grid), metrics.json (from ``dpldm evaluate --out``).
+
+A report is published, so what it reads must be releasable: per-epoch validation counts, which an older
+``dpldm evaluate`` wrote into metrics.json (noise-free counts of private records), are dropped on reading.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ ARTEFACTS = {
     "samples.png": "sample grid image",
     "metrics.json": "evaluation metrics",
 }
+# Keys an older `dpldm evaluate accuracy` wrote: noise-free counts and accuracies of private validation records.
+PRIVATE_METRIC_KEYS = ("validation_correct", "validation_accuracy")
 
 
 @dataclass
@@ -83,6 +88,20 @@ def _read_samples(path: Path, run: RunFolder) -> None:
         run.notes.append(f"samples.npz: unreadable ({type(err).__name__})")
 
 
+def drop_private_counts(value: Any) -> int:
+    """Remove PRIVATE_METRIC_KEYS from every dict nested in ``value`` (in place); returns how many were removed."""
+    removed = 0
+    if isinstance(value, dict):
+        for key in PRIVATE_METRIC_KEYS:
+            removed += value.pop(key, None) is not None
+        values = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return 0
+    return removed + sum(drop_private_counts(v) for v in values)
+
+
 def read_run_folder(path: str | Path) -> RunFolder:
     """Everything readable in ``path``; DpldmError only when the folder itself is missing."""
     folder = Path(path)
@@ -100,6 +119,9 @@ def read_run_folder(path: str | Path) -> RunFolder:
         run.privacy = _read_json(folder / "privacy.json", run)
     if (folder / "metrics.json").is_file():
         run.metrics = _read_json(folder / "metrics.json", run)
+        if removed := drop_private_counts(run.metrics):
+            run.notes.append(f"metrics.json: {removed} noise-free private validation count field(s) (written by an "
+                             f"older dpldm) left out of the report; remove them before publishing metrics.json")
     if (folder / "samples.npz").is_file():
         _read_samples(folder / "samples.npz", run)
     if (folder / "samples.png").is_file():
