@@ -1,7 +1,7 @@
 """`dpldm bench quality`: one DPImageBench row, end to end, from the shipped public model.
 
 Stages, each resumable: DP fine-tuning (resumes from its checkpoint) -> class-balanced sampling (saved in parts)
--> downstream accuracy (private-validation selection, the evaluation protocol) -> FID with precision/recall. Each
+-> downstream accuracy (one private-validation selection, the evaluation protocol) -> FID with precision/recall. Each
 finished stage leaves ``OUT/<stage>.json``; a rerun of the same command skips finished stages and continues the
 unfinished one. The result goes to ``OUT/result.json`` and, as one table row, to BENCHMARKS.md.
 """
@@ -55,10 +55,10 @@ class QualitySettings:
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "quality", "One benchmark row: DP fine-tune, sample, accuracy, FID",
                         "From the shipped public model: DP fine-tuning on the private train split, class-balanced\n"
-                        "sampling, downstream accuracy (epoch chosen on the private validation split with\n"
-                        "Laplace noise) and FID (N synthetic against N private-train images). Rerunning the same\n"
-                        "command resumes: finished stages are skipped, fine-tuning and sampling continue where\n"
-                        "they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
+                        "sampling, downstream accuracy (one classifier epoch chosen on the private validation\n"
+                        "split with Laplace noise) and FID (N synthetic against N private-train images).\n"
+                        "Rerunning the same command resumes: finished stages are skipped, fine-tuning and\n"
+                        "sampling continue where they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
     parser.add_argument("--dataset", required=True, help=f"private dataset ({', '.join(DATASETS)})")
     parser.add_argument("--epsilon", type=float, required=True, help="target epsilon of the fine-tuning")
     parser.add_argument("--out", default=None, help="run folder (default: runs/bench/DATASET-epsEPSILON)")
@@ -118,6 +118,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     from dpldm.evaluation.backends import inception_backend
     from dpldm.evaluation.classifiers import CLASSIFIERS
     from dpldm.evaluation.fid_eval import evaluate_fid
+    from dpldm.evaluation.split_binding import read_model_facts
     from dpldm.finetune.stage import FinetuneConfig, finetune
     from dpldm.public_models import resolve_model
     from dpldm.synthesis import SampleConfig, class_balanced_labels, generate_in_parts, image_seeds, save_samples
@@ -148,13 +149,14 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
                 "npz": str(npz), "grid": str(grid)}
 
     def accuracy() -> dict[str, Any]:
-        # The epoch is chosen on the private validation split that fine-tuning held out (same split seed).
+        # One candidate is chosen on the private validation split that fine-tuning held out (key from model.json).
         acc_cfg = AccuracyConfig(classifiers=settings.classifiers, epochs=settings.classifier_epochs,
-                                 selection="private-val", epsilon=settings.epsilon, split_seed=cfg.data.seed)
+                                 selection="private-val", epsilon=settings.epsilon)
         specs = [replace(CLASSIFIERS[name], image_size=settings.classifier_image_size or CLASSIFIERS[name].image_size)
                  for name in settings.classifiers]
         return evaluate_accuracy(str(out / "samples.npz"), dataset=settings.dataset, config=acc_cfg,
-                                 data_root=data_root, specs=specs, log=say if progress else None)
+                                 model=read_model_facts(out / "finetune" / "model"), data_root=data_root,
+                                 specs=specs, log=say if progress else None)
 
     def fid() -> dict[str, Any]:
         features = extractor or inception_backend(settings.features, progress=progress)
@@ -168,7 +170,9 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
               "sample": {"n_samples": settings.n_samples, "steps": settings.sample_steps,
                          "guidance": settings.guidance, "clip_latents": settings.clip_latents},
               "accuracy": {"classifiers": list(settings.classifiers), "epochs": settings.classifier_epochs,
-                           "image_size": settings.classifier_image_size},
+                           "image_size": settings.classifier_image_size,
+                           # Results of the per-run selections (with validation counts) are not reused.
+                           "selection": "one report-noisy-max over all candidates"},
               "fid": {"n": settings.fid_n, "features": getattr(extractor, "name", settings.features)}}
     results, upstream = {}, {}
     for name, fn in stages.items():
@@ -190,9 +194,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "steps": ft["steps"],
         "trainable_params": ft["trainable_params"],
         "total_params": ft["total_params"],
-        "accuracy_mean": acc["mean"],
-        "accuracy_std": acc["std"],
-        "accuracy_by_classifier": acc["mean_by_classifier"],
+        "accuracy": acc["test_accuracy"],
+        "accuracy_selected": acc["selected"],
         "selection": acc["selection"],
         "fid": fd["fid"],
         "precision": fd["precision"],
@@ -267,7 +270,7 @@ def format_row(result: dict[str, Any]) -> str:
     minutes = " / ".join(f"{wall[name] / 60:.0f}" for name in STAGES) + " min"
     pr = (f"{result['precision']:.3f} / {result['recall']:.3f}" if result["precision"] is not None else "-")
     return (f"| {result['dataset']} | {result['target_epsilon']:g} ({result['epsilon']:.3f}) "
-            f"| {result['accuracy_mean']:.1f} ± {result['accuracy_std']:.1f} "
+            f"| {result['accuracy']:.1f} "
             f"| {result['fid']:.1f} ({result['fid_n_synthetic']:,} vs {result['fid_n_reference']:,}) | {pr} "
             f"| {result['n_synthetic']:,} | {minutes} | {result['commit']} | {result['cores']} "
             f"| `{result['command']}` |")
@@ -290,6 +293,6 @@ def record_row(path: Path, result: dict[str, Any]) -> None:
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy_mean']:.1f}% "
+    return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy']:.1f}% "
             f"(CNN), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
             f"result: {result['out']}/result.json")

@@ -89,7 +89,10 @@ def metrics_section(run: RunFolder) -> str:
         scalars = [(k, v) for k, v in result.items() if not isinstance(v, (dict, list))]
         if isinstance(result.get("selection"), dict) and "statement" in result["selection"]:
             scalars.append(("selection", result["selection"]["statement"]))
-        scalars += [(f"mean {k}", v) for k, v in (result.get("mean_by_classifier") or {}).items()]
+        if isinstance(result.get("selected"), dict):
+            chosen = result["selected"]
+            scalars.append(("selected", f"{chosen.get('classifier')} seed {chosen.get('seed')} "
+                                        f"epoch {chosen.get('epoch')}"))
         parts.append(f"<h3>{html.escape(name)}</h3>{_table(scalars)}"
                      f"<details><summary>full JSON</summary><pre>{html.escape(json.dumps(result, indent=2))}</pre>"
                      f"</details>")

@@ -5,7 +5,9 @@ object per line, with ``step``, ``loss`` and for DP runs ``epsilon``), privacy.j
 (images, labels), samples.png (a grid), epsilon.png, metrics.json (from ``dpldm evaluate --out``).
 
 Only the releasable part is read (``dpldm.runlayout``): the report lies beside it and may be published with it.
-Of ``private/`` (a DP run's log, checkpoint, latents) the report names the files, never their content.
+Of ``private/`` (a DP run's log, checkpoint, latents) the report names the files, never their content. Per-epoch
+validation counts, which an older ``dpldm evaluate`` wrote into metrics.json (noise-free counts of private records),
+are dropped on reading.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ ARTEFACTS = {
     "samples.png": "sample grid image",
     "metrics.json": "evaluation metrics",
 }
+# Keys an older `dpldm evaluate accuracy` wrote: noise-free counts and accuracies of private validation records.
+PRIVATE_METRIC_KEYS = ("validation_correct", "validation_accuracy")
 
 
 @dataclass
@@ -89,6 +93,20 @@ def _read_samples(path: Path, run: RunFolder) -> None:
         run.notes.append(f"samples.npz: unreadable ({type(err).__name__})")
 
 
+def drop_private_counts(value: Any) -> int:
+    """Remove PRIVATE_METRIC_KEYS from every dict nested in ``value`` (in place); returns how many were removed."""
+    removed = 0
+    if isinstance(value, dict):
+        for key in PRIVATE_METRIC_KEYS:
+            removed += value.pop(key, None) is not None
+        values = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return 0
+    return removed + sum(drop_private_counts(v) for v in values)
+
+
 def read_run_folder(path: str | Path) -> RunFolder:
     """Everything readable in ``path``; DpldmError only when the folder itself is missing."""
     folder = Path(path)
@@ -108,6 +126,9 @@ def read_run_folder(path: str | Path) -> RunFolder:
         run.privacy = _read_json(folder / "privacy.json", run)
     if (folder / "metrics.json").is_file():
         run.metrics = _read_json(folder / "metrics.json", run)
+        if removed := drop_private_counts(run.metrics):
+            run.notes.append(f"metrics.json: {removed} noise-free private validation count field(s) (written by an "
+                             f"older dpldm) left out of the report; remove them before publishing metrics.json")
     if (folder / "samples.npz").is_file():
         _read_samples(folder / "samples.npz", run)
     if (folder / "samples.png").is_file():

@@ -27,7 +27,7 @@ from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
-from dpldm.evaluation.selection import private_validation_split
+from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.public_models import resolve_model
 from dpldm.runlayout import PRIVATE, private_dir
@@ -205,6 +205,9 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     facts = engine.facts()
     (run / "privacy.json").write_text(facts.to_json())
     model.facts = {**model.facts, "privacy": json.loads(facts.to_json()), "private_data": to_dict(cfg.data),
+                   # Which private validation split evaluation may select on (split_binding reads these).
+                   "holdout_validation": cfg.holdout_validation,
+                   "validation_split": split_facts(cfg.data.seed) if cfg.holdout_validation else None,
                    "public_model": str(cfg.public_model), "trainable": to_dict(cfg.trainable),
                    "finetune_steps": engine.steps_done}
     save_bundle(run / "model", model)
