@@ -9,6 +9,7 @@ of the wrong type names the expected type. Nothing is silently ignored or coerce
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -54,6 +55,15 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
     return obj
 
 
+def _show(value: Any, limit: int = 80) -> str:
+    """A value for a one-line error: its repr, shortened (a huge integer has no repr in Python 3.11+)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a very long number"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -74,14 +84,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 return _convert(arg, value, path)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(f"'{path}' must be {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        raise ConfigError(f"'{path}' must be {' or '.join(_type_name(a) for a in args)}, got {_show(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"'{path}' must be one of {', '.join(map(repr, args))}, got {value!r}")
+            raise ConfigError(f"'{path}' must be one of {', '.join(map(repr, args))}, got {_show(value)}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"'{path}' must be a list, got {value!r}")
+            raise ConfigError(f"'{path}' must be a list, got {_show(value)}")
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
                 raise ConfigError(f"'{path}' must have {len(args)} items, got {len(value)}")
@@ -91,31 +101,37 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"'{path}' must be a mapping, got {value!r}")
+            raise ConfigError(f"'{path}' must be a mapping, got {_show(value)}")
         return dict(value)
     if tp is Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"'{path}' must be true or false, got {value!r}")
+            raise ConfigError(f"'{path}' must be true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"'{path}' must be an integer, got {value!r}")
+            raise ConfigError(f"'{path}' must be an integer, got {_show(value)}")
         return value
     if tp is float:
         # YAML reads "1e-5" (no dot) as a string; accept it, as a user would expect.
         if isinstance(value, str):
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"'{path}' must be a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"'{path}' must be a number, got {_show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            raise ConfigError(f"'{path}' is too large a number") from None
+        if math.isnan(number):  # NaN means nothing as a setting; infinities are left to each section's validate()
+            raise ConfigError(f"'{path}' must be a number, got nan")
+        return number
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"'{path}' must be a string, got {value!r}")
+            raise ConfigError(f"'{path}' must be a string, got {_show(value)}")
         return value
     raise ConfigError(f"'{path}': unsupported config type {tp!r}")  # a programming error, said plainly
 

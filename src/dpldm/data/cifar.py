@@ -70,7 +70,10 @@ def read_members(source: Path, names: Sequence[str]) -> dict[str, tuple[bytes, s
             path = source / name
             if not path.is_file():
                 raise DataError(f"{source}: missing {name} (expected the official CIFAR python batches)")
-            found[name] = (path.read_bytes(), str(path))
+            try:
+                found[name] = (path.read_bytes(), str(path))
+            except OSError as err:
+                raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
         return found
     try:
         with tarfile.open(source, "r:*") as tar:
@@ -98,7 +101,7 @@ def batch_arrays(batch: dict[bytes, Any], where: str, label_key: bytes) -> tuple
         raise DataError(f"{where}: 'data' must be uint8 rows of 3072 = 3x32x32 pixels, got {shape}")
     try:
         labels = np.asarray(batch[label_key], dtype=np.int64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"{where}: '{label_key.decode()}' is not a list of integers") from None
     if labels.shape != (len(data),):
         raise DataError(f"{where}: {len(data)} images but {labels.size} labels")
@@ -108,7 +111,10 @@ def batch_arrays(batch: dict[bytes, Any], where: str, label_key: bytes) -> tuple
 def _names(meta: dict[bytes, Any], key: bytes, where: str) -> tuple[str, ...]:
     if key not in meta:
         raise DataError(f"{where}: meta file has no '{key.decode()}' entry")
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta[key])
+    names = meta[key]
+    if not isinstance(names, (list, tuple)):
+        raise DataError(f"{where}: meta file's '{key.decode()}' is not a list of names")
+    return tuple(n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names)
 
 
 def _load(source: Path, split: str, name: str, files: dict[str, tuple[str, ...]], meta_file: str,

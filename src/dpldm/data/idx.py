@@ -9,6 +9,7 @@ naming the file.
 from __future__ import annotations
 
 import gzip
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -49,7 +50,7 @@ def parse_idx(raw: bytes, where: str, ndim: int) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{where}: IDX header cut short ({len(raw)} bytes; truncated)")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected_bytes = int(np.prod(dims, dtype=np.int64))
+    expected_bytes = math.prod(dims)  # Python ints: four uint32 dimensions can overflow int64
     if len(raw) - header != expected_bytes:
         raise DataError(f"{where}: header says {kind} of shape {dims} = {expected_bytes} bytes, but the file "
                         f"holds {len(raw) - header} (truncated or corrupt)")
