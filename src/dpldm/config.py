@@ -34,10 +34,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((key for key in data if key not in fields), key=str)  # YAML keys may be numbers, not names
     if unknown:
-        name = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"unknown config key '{name}'; allowed keys here: {', '.join(sorted(fields))}")
+        name = f"{where}.{unknown[0]}" if where else str(unknown[0])
+        raise ConfigError(f"unknown config key {_show(name)}; allowed keys here: {', '.join(sorted(fields))}")
     kwargs = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else key
@@ -140,16 +140,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3``, ``[1, 2]``, ``true``)."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like key.sub=value")
+            raise ConfigError(f"override {_show(item)} must look like key.sub=value")
         dotted, raw = item.split("=", 1)
         keys = dotted.strip().split(".")
         if not all(keys):
-            raise ConfigError(f"override '{item}' has an empty key")
+            raise ConfigError(f"override {_show(item)} has an empty key")
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}': '{key}' is not a section")
+                raise ConfigError(f"override {_show(item)}: {_show(key)} is not a section")
         try:
             node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:

@@ -47,6 +47,12 @@ def checked(path: Path | str, name: str, images: np.ndarray, labels: np.ndarray,
                           None if captions is None else tuple(captions))
 
 
+def describe(err: BaseException, limit: int = 120) -> str:
+    """``Type: message`` of a library's exception, as one short line (messages can quote raw file bytes)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def index_names(count: int) -> tuple[str, ...]:
     """Class names '0', '1', ... for datasets that ship no names."""
     return tuple(str(i) for i in range(count))

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dpldm.data.checks import DataError, checked
+from dpldm.data.checks import DataError, checked, describe
 from dpldm.data.images import LabelledImages
 
 CIFAR10_FOLDER, CIFAR10_ARCHIVE = "cifar-10-batches-py", "cifar-10-python.tar.gz"
@@ -56,7 +56,7 @@ def unpickle_batch(raw: bytes, where: str) -> dict[bytes, Any]:
     try:
         batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as err:  # UnpicklingError, EOFError, ValueError ... from a truncated or foreign file
-        raise DataError(f"{where}: not a CIFAR python batch ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: not a CIFAR python batch ({describe(err)})") from None
     if not isinstance(batch, dict):
         raise DataError(f"{where}: not a CIFAR python batch (holds a {type(batch).__name__}, not a dict)")
     return batch
@@ -82,7 +82,7 @@ def read_members(source: Path, names: Sequence[str]) -> dict[str, tuple[bytes, s
                 if member.isfile() and base in names:
                     found[base] = (tar.extractfile(member).read(), f"{source}:{member.name}")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{source}: truncated or corrupt archive ({err}); delete it and download it again") from None
+        raise DataError(f"{source}: truncated or corrupt archive ({describe(err)}); delete it and download it again") from None
     missing = [n for n in names if n not in found]
     if missing:
         raise DataError(f"{source}: archive has no {', '.join(missing)} (not the official CIFAR archive?)")

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dpldm.data.checks import DataError, checked, user_path
+from dpldm.data.checks import DataError, checked, describe, user_path
 from dpldm.data.images import LabelledImages
 from dpldm.data.splits import sample_indices
 
@@ -43,9 +43,9 @@ def open_image(source: Path | bytes, where: str) -> Image.Image:
     except PermissionError as err:
         raise DataError(f"{where}: cannot read ({err.strerror})") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"{where}: not a readable image ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: not a readable image ({describe(err)})") from None
     except Exception as err:  # Pillow's format plugins raise SyntaxError, struct.error, DecompressionBombError ...
-        raise DataError(f"{where}: not a readable image ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: not a readable image ({describe(err)})") from None
 
 
 def is_gray(mode: str) -> bool:
@@ -71,7 +71,7 @@ def convert(img: Image.Image, mode: str, where: str) -> Image.Image:
     except DataError:
         raise
     except Exception as err:  # OSError for truncated data (found only when the pixels are decoded), and others
-        raise DataError(f"{where}: truncated or corrupt image ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: truncated or corrupt image ({describe(err)})") from None
 
 
 def decode_files(files: Sequence[Path], *, mode: str = "auto", size: int | None = None) -> np.ndarray:

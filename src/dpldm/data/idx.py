@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dpldm.data.checks import DataError, checked
+from dpldm.data.checks import DataError, checked, describe
 from dpldm.data.images import LabelledImages
 
 UNSIGNED_BYTE = 0x08
@@ -29,7 +29,7 @@ def gunzip(raw: bytes, where: str) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as err:  # EOFError: truncated; BadGzipFile (OSError): bad header/CRC
-        raise DataError(f"{where}: truncated or corrupt gzip file ({err}); delete it and download it again") from None
+        raise DataError(f"{where}: truncated or corrupt gzip file ({describe(err)}); delete it and download it again") from None
 
 
 def parse_idx(raw: bytes, where: str, ndim: int) -> np.ndarray:
@@ -77,7 +77,7 @@ def read_idx_in_zip(archive: Path, member: str, ndim: int) -> np.ndarray:
     except KeyError:
         raise DataError(f"{archive}: has no member {member}") from None
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{archive}: truncated or corrupt zip file ({err})") from None
+        raise DataError(f"{archive}: truncated or corrupt zip file ({describe(err)})") from None
     if raw[:2] == GZIP_MAGIC:
         raw = gunzip(raw, where)
     return parse_idx(raw, where, ndim)
@@ -126,7 +126,7 @@ def load_idx_split_in_zip(archive: Path, prefix: str, name: str, class_names: Se
         with zipfile.ZipFile(archive) as zf:
             members = zf.namelist()
     except (zipfile.BadZipFile, OSError) as err:
-        raise DataError(f"{archive}: truncated or corrupt zip file ({err})") from None
+        raise DataError(f"{archive}: truncated or corrupt zip file ({describe(err)})") from None
 
     def member(kind: str) -> str:
         stem = f"{prefix}-{kind}-ubyte"

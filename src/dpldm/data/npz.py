@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from dpldm.data.checks import DataError, checked, index_names, user_path
+from dpldm.data.checks import DataError, checked, describe, index_names, user_path
 from dpldm.data.images import LabelledImages
 from dpldm.data.splits import sample_indices
 
@@ -29,7 +29,7 @@ def open_npz(path: Path) -> np.lib.npyio.NpzFile:
     except OSError as err:  # missing, unreadable (permissions), a folder ...
         raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
     except Exception as err:  # zipfile.BadZipFile, ValueError (pickled data), EOFError ...
-        raise DataError(f"{path}: not a readable .npz archive ({type(err).__name__}: {err}); truncated, or another "
+        raise DataError(f"{path}: not a readable .npz archive ({describe(err)}); truncated, or another "
                         f"format?") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array under another name
         raise DataError(f"{path}: holds one .npy array, not an .npz archive of named arrays")
@@ -43,7 +43,7 @@ def npz_array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray
     try:
         return archive[key]
     except Exception as err:  # zipfile.BadZipFile, zlib.error, ValueError (short read) ...
-        raise DataError(f"{path}: array '{key}' is corrupt or truncated ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: array '{key}' is corrupt or truncated ({describe(err)})") from None
 
 
 def decode_jpeg_bytes(blob: np.ndarray, offsets: np.ndarray, index: np.ndarray, path: Path) -> np.ndarray:
@@ -112,6 +112,9 @@ def _images_layout(images: np.ndarray, path: Path) -> np.ndarray:
     if images.dtype != np.uint8:
         hint = " (for floats in [0, 1] save (x * 255).round().astype(np.uint8))" if images.dtype.kind == "f" else ""
         raise DataError(f"{path}: images must be uint8 pixels 0..255, got {images.dtype}{hint}")
+    if images.ndim not in (3, 4):
+        raise DataError(f"{path}: images must be (N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W), got shape "
+                        f"{images.shape}")
     if images.ndim == 4 and images.shape[-1] not in (1, 3) and images.shape[1] in (1, 3):
         images = images.transpose(0, 2, 3, 1)
     if images.ndim == 4 and images.shape[-1] == 1:
