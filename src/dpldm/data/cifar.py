@@ -82,7 +82,8 @@ def read_members(source: Path, names: Sequence[str]) -> dict[str, tuple[bytes, s
                 if member.isfile() and base in names:
                     found[base] = (tar.extractfile(member).read(), f"{source}:{member.name}")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{source}: truncated or corrupt archive ({describe(err)}); delete it and download it again") from None
+        raise DataError(f"{source}: truncated or corrupt archive ({describe(err)}); delete it and download it "
+                        f"again") from None
     missing = [n for n in names if n not in found]
     if missing:
         raise DataError(f"{source}: archive has no {', '.join(missing)} (not the official CIFAR archive?)")

@@ -29,7 +29,8 @@ def gunzip(raw: bytes, where: str) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as err:  # EOFError: truncated; BadGzipFile (OSError): bad header/CRC
-        raise DataError(f"{where}: truncated or corrupt gzip file ({describe(err)}); delete it and download it again") from None
+        raise DataError(f"{where}: truncated or corrupt gzip file ({describe(err)}); delete it and download it "
+                        f"again") from None
 
 
 def parse_idx(raw: bytes, where: str, ndim: int) -> np.ndarray:

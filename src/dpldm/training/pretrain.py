@@ -21,8 +21,8 @@ from dpldm.errors import DpldmError
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
-from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.guards import non_finite, non_finite_error
+from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.runlog import RunLog, open_run, plot_curves
 from dpldm.training.settings import check_train_settings
 
