@@ -119,7 +119,7 @@ def test_sampling_in_parts_equals_one_call_and_resumes(tiny_public_model, tmp_pa
     np.testing.assert_array_equal(loaded, whole)
     assert rate is None  # nothing sampled
 
-    with pytest.raises(ValueError, match="other labels or seeds"):
+    with pytest.raises(DpldmError, match="other labels or seeds"):
         generate_in_parts(model, labels, seeds + 1, cfg, tmp_path / "parts", part_size=4, progress=False)
 
 

@@ -14,7 +14,10 @@ class DPConfig:
     """DP-SGD with Poisson sampling, flat per-example clipping and Gaussian noise (see ``dpldm.dp.engine``)."""
 
     epsilon: float | None = 10.0  # target epsilon of the whole run; None: no target (then noise_multiplier is required)
-    delta: float = 1e-5  # delta of (epsilon, delta)-DP; keep it below 1 / dataset size
+    delta: float = 1e-5  # delta of (epsilon, delta)-DP; must be below 1 / dataset size (see allow_large_delta)
+    # delta >= 1/N is refused: at that delta, publishing one random private example in full meets the guarantee.
+    # true accepts it anyway (e.g. to reproduce a paper's setting); the accountants still refuse a negative epsilon.
+    allow_large_delta: bool = False
     max_grad_norm: float = 1.0  # C: per-example L2 clipping bound, over all trainable parameters together
     expected_batch_size: int = 256  # B: expected examples per logical step; Poisson sample rate q = B / N
     epochs: float | None = None  # expected passes over the data; steps = ceil(epochs / q). Set this or steps

@@ -33,8 +33,10 @@ from dpldm.public_models import resolve_model
 from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents, module_digest
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.settings import check_train_settings
 
 
 @dataclass
@@ -50,6 +52,9 @@ class FinetuneTrainConfig:
     # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean.
     new_class_rows: Literal["public", "mean"] = "public"
     threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def validate(self) -> None:
+        check_train_settings(self)
 
 
 @dataclass
@@ -107,6 +112,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     # across images), so z_i is a fixed function of x_i alone: caching z is per-example pre-processing and
     # changes nothing in the privacy analysis.
     run = Path(cfg.out_dir)
+    make_plan(cfg.dp, dataset_size=len(index))  # delta, batch size and epsilon checked before anything is encoded
     z = None
     if encode:
         x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
@@ -185,6 +191,9 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     while not engine.done:
         # One logical DP-SGD step; the LR schedule and EMA follow logical steps, never physical batches.
         step = engine.step()
+        if non_finite(params):  # the weights after the noisy update: released anyway, so the check costs no privacy
+            bar.close()
+            raise non_finite_error(step, f"lower train.lr ({cfg.train.lr:g}) and run again")
         sched.step()
         if ema is not None:
             ema.step(params)

@@ -19,7 +19,9 @@ from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.runlayout import private_dir
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.settings import check_train_settings
 
 
 @dataclass
@@ -35,6 +37,9 @@ class AutoencoderTrainConfig:
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds the split, initialisation and batches
     threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def validate(self) -> None:
+        check_train_settings(self)
 
 
 @dataclass
@@ -123,6 +128,10 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
+        if not torch.isfinite(loss) or non_finite(vae.parameters()):
+            bar.close()
+            raise non_finite_error(step + 1, f"lower train.lr ({cfg.train.lr:g}) and run again",
+                                   what="the loss or a weight")
         sched.step()
         step += 1
         bar.update(1)

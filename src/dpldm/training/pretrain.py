@@ -21,8 +21,10 @@ from dpldm.errors import DpldmError
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
+from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.settings import check_train_settings
 
 
 @dataclass
@@ -39,6 +41,9 @@ class PretrainTrainConfig:
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds initialisation, batches, t and noise
     threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def validate(self) -> None:
+        check_train_settings(self)
 
 
 @dataclass
@@ -105,6 +110,10 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
         opt.step()
+        if not torch.isfinite(loss) or non_finite(params):
+            bar.close()
+            raise non_finite_error(step + 1, f"lower train.lr ({cfg.train.lr:g}) and run again",
+                                   what="the loss or a weight")
         sched.step()
         ema.step(params)
         step += 1
