@@ -139,3 +139,10 @@ def test_seeded_random_state_round_trips():
     b = SeededRandom(0)
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.uniform(7), b.uniform(7))
+
+
+def test_an_allowed_large_delta_is_stated_in_the_guarantee():
+    config = dataclasses.replace(SECRET, delta=0.05, allow_large_delta=True)  # 1/N = 0.042
+    model = make_model()
+    facts = DPSGDEngine(model, sgd(model), zero_loss, make_data(), config=config).facts()
+    assert facts.secret_randomness and "not below 1/N (N = 24)" in facts.note

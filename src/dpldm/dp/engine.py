@@ -70,7 +70,8 @@ class DPSGDEngine:
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, data: Batch, *,
                  config: DPConfig) -> None:
-        self.plan: DPPlan = make_plan(config, dataset_size=num_rows(data))
+        self.dataset_size = num_rows(data)
+        self.plan: DPPlan = make_plan(config, dataset_size=self.dataset_size)
         self.data = data
         self.optimizer = optimizer
         self.gradient = PrivateGradient(
@@ -133,8 +134,11 @@ class DPSGDEngine:
     def facts(self) -> PrivacyFacts:
         """The privacy guarantee of the steps taken so far, for ``privacy.json``."""
         facts = self.ledger.facts(target_epsilon=self.plan.target_epsilon)
-        return replace(facts, secret_randomness=self.random.secret,
-                       note=None if self.random.secret else SEEDED_WARNING)
+        notes = [] if self.random.secret else [SEEDED_WARNING]
+        if self.plan.delta * self.dataset_size >= 1:  # only with dp.allow_large_delta (make_plan refuses it otherwise)
+            notes.append(f"delta {self.plan.delta:g} is not below 1/N (N = {self.dataset_size}): a mechanism that "
+                         f"publishes one record outright meets such a guarantee (allowed by dp.allow_large_delta)")
+        return replace(facts, secret_randomness=self.random.secret, note=" ".join(notes) or None)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything but the module and the optimizer, which the caller saves beside it. A private file: with a
