@@ -51,7 +51,9 @@ FILES = {
     "samples.png": "a grid of those synthetic images",
     "samples.yaml": "the settings the samples were drawn with",
     "epsilon.png": "epsilon over the steps: a function of the DP plan alone",
-    "metrics.json": "evaluation of the synthetic images; of public held-out images for the autoencoder",
+    "metrics.json": ("evaluation of the synthetic images (accuracy with its DP selection statement; FID against a "
+                     "private split is a non-DP diagnostic, labelled so inside, as in DPImageBench); of public "
+                     "held-out images for the autoencoder"),
     "report.html": "`dpldm report`'s page, built from the releasable files only",
     "log.jsonl": "a public stage's training log (losses on public data)",
     "loss.png": "a public stage's loss curve",
