@@ -8,6 +8,7 @@ sha256 of each weights file (checked on load), and, for fine-tuned models, the p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.models.conditioning import ClassEmbedder
 from dpldm.models.denoiser import LatentDenoiser
 from dpldm.models.unet import UNetConfig, build_unet
-from dpldm.training.checkpoint import sha256_file
 
 
 def save_module(folder: str | Path, module: nn.Module, facts: dict[str, Any], *, name: str = "autoencoder",
@@ -35,6 +35,12 @@ def save_module(folder: str | Path, module: nn.Module, facts: dict[str, Any], *,
     folder.mkdir(parents=True, exist_ok=True)
     digest = write_weights(folder / f"{name}.safetensors", module, dtype)
     (folder / f"{name}.json").write_text(json.dumps({**facts, "sha256": digest}, indent=2))
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_weights(path: Path, module: nn.Module, dtype: torch.dtype) -> str:

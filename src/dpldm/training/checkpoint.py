@@ -8,7 +8,6 @@ rename) is the whole checkpoint, and an interrupted or failed save never leaves 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from dpldm.bundle import sha256_file
 from dpldm.errors import DpldmError
 
 _TENSOR = "__tensor__"
@@ -110,14 +110,6 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "skeleton" not in header:
         raise DpldmError(f"{path}: not a dpldm training checkpoint (no state skeleton in its header)")
     return unflatten(json.loads(header["skeleton"]), tensors), json.loads(header.get("info", "{}"))
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def capture(**parts: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle
+from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle, sha256_file
 from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
@@ -20,7 +20,7 @@ from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
-from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
+from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
