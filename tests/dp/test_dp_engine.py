@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 import torch
+from scipy import stats
 
 from dp_testkit import RecordingLoss, data_noise_loss, frozen, make_data, make_model, trainable, zero_loss
 from dpldm.dp.config import DPConfig
@@ -29,9 +30,10 @@ def flat_trainable(model: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for _, p in trainable(model)])
 
 
-def test_noise_std_per_coordinate_is_sigma_c_over_b():
+@pytest.mark.parametrize("seed", [7, None], ids=["seeded", "secret"])
+def test_noise_std_per_coordinate_is_sigma_c_over_b(seed):
     sigma, c, b, steps = 1.7, 0.3, 6, 12
-    config = dataclasses.replace(CONFIG, noise_multiplier=sigma, max_grad_norm=c, steps=steps)
+    config = dataclasses.replace(CONFIG, noise_multiplier=sigma, max_grad_norm=c, steps=steps, seed=seed)
     model = make_model()
     engine = DPSGDEngine(model, sgd(model), zero_loss, make_data(), config=config)
     updates = []
@@ -42,6 +44,8 @@ def test_noise_std_per_coordinate_is_sigma_c_over_b():
     updates = torch.cat(updates)  # about 2,000 coordinates
     assert abs(updates.mean().item()) < 0.1 * sigma * c / b
     assert updates.std().item() == pytest.approx(sigma * c / b, rel=0.1)
+    # The law itself, not only its first two moments (a KS test against N(0, 1)).
+    assert stats.kstest((updates / (sigma * c / b)).numpy(), "norm").pvalue > 1e-3
 
 
 def test_frozen_parameters_stay_bit_identical():
