@@ -71,13 +71,14 @@ def test_nothing_a_default_engine_saves_regenerates_its_draws():
 
 def test_secret_normal_sums_four_draws_and_keeps_the_law():
     draws = SecretRandom().normal((200_000,), std=2.5, dtype=torch.float64, device=torch.device("cpu")).numpy()
-    assert stats.kstest(draws / 2.5, "norm").pvalue > 1e-3
+    assert stats.kstest(draws / 2.5, "norm").pvalue > 1e-6  # secret draws: a threshold that never fails by chance
     assert abs(draws.mean()) < 0.03 and draws.std() == pytest.approx(2.5, rel=0.01)
 
 
 def test_secret_poisson_sampler_is_binomial():
+    # Secret draws differ on every run: 2,000 batches put both checks more than 6 standard errors from failing.
     sampler = PoissonSampler(num_examples=1000, sample_rate=0.05, random=SecretRandom())
-    sizes = np.array([len(sampler.sample()) for _ in range(400)], dtype=float)
+    sizes = np.array([len(sampler.sample()) for _ in range(2000)], dtype=float)
     assert sizes.mean() == pytest.approx(50, rel=0.03)
     assert sizes.var() == pytest.approx(1000 * 0.05 * 0.95, rel=0.2)
 
