@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -95,3 +96,17 @@ def test_a_tampered_fingerprint_is_refused(tiny_public_model, tmp_path, capsys):
     np.save(changed / PUBLIC_HASHES, np.zeros(3, dtype=np.uint64))  # emptied: every check would pass
     assert main(finetune_args(changed, tmp_path / "ft", "--dry-run")) == 2
     assert f"{changed / PUBLIC_HASHES}: sha256 does not match" in capsys.readouterr().err
+
+
+def test_a_shipped_model_refuses_a_split_of_its_own_public_dataset(tmp_path, capsys):
+    # The shipped omniglot model was trained on omniglot 'all'; its 'background' split is part of that.
+    if not (Path(os.environ.get("DPLDM_DATA", "/nonexistent")) / "omniglot.npz").is_file():
+        pytest.skip("real datasets not available: set DPLDM_DATA to the shared data folder")
+    args = ["finetune", "--config", "mnist_finetune", "--out", str(tmp_path / "ft"), "--dry-run", "--json",
+            "--set", "public_model=omniglot"]
+    assert main([*args, "data.name=omniglot", "data.split=background"]) == 2
+    assert "19280 of the 19280 private images (omniglot:background) are in the training data of the public " \
+           "model 'omniglot'" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UncheckedOverlapWarning)
+        assert main(args) == 0  # MNIST, the private set it ships for

@@ -16,7 +16,9 @@ dataset, or overlapping splits of it (omniglot 'all' and 'background', say), on 
 byte-identical as loaded whatever each stage's ``image_size``, ``channels`` or ``fit``, whereas hashes taken after
 ``prepare`` differ as soon as the private config fits the images differently (crop against resize) from the public
 one. An exact hash does not find near-duplicates (a re-encoded or resized copy of a public image); nothing here
-claims to.
+claims to. For datasets stored as JPEG the pixels are those Pillow's decoder gives, the same across machines as long
+as its libjpeg decodes the same (Pillow's wheels bundle libjpeg-turbo, whose default decoder is exact integer
+arithmetic).
 """
 
 from __future__ import annotations
