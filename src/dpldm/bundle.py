@@ -1,9 +1,10 @@
 """A released latent diffusion model on disk: autoencoder + denoiser weights (safetensors) and one JSON of facts.
 
 Folder layout:
-    autoencoder.safetensors  denoiser.safetensors  model.json
+    autoencoder.safetensors  denoiser.safetensors  model.json  [public_hashes.npy]
 ``model.json`` holds the configs needed to rebuild both modules, the latent scale factor, the class names, the
-sha256 of each weights file (checked on load), and, for fine-tuned models, the privacy guarantee.
+sha256 of each file (checked on load), and, for fine-tuned models, the privacy guarantee. ``public_hashes.npy`` is
+the fingerprint of the public training data (``dpldm.data.fingerprint``); models trained before it have none.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -41,6 +43,30 @@ def sha256_file(path: str | Path) -> str:
     """The hex sha256 of a file's bytes."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+PUBLIC_HASHES = "public_hashes.npy"  # the public training data's fingerprint, beside the weights
+
+
+def write_hashes(path: Path, hashes: np.ndarray) -> str:
+    """Save a fingerprint (uint64 hashes) as .npy; returns the file's sha256."""
+    np.save(path, np.asarray(hashes, dtype="<u8"), allow_pickle=False)
+    return sha256_file(path)
+
+
+def read_hashes(path: Path, expected_sha256: str) -> np.ndarray:
+    """The fingerprint in ``path``, once its sha256 matches and it holds a flat array of uint64."""
+    if not path.is_file():
+        raise DpldmError(f"public data fingerprint not found: {path}")
+    if sha256_file(path) != expected_sha256:
+        raise DpldmError(f"{path}: sha256 does not match its manifest (file changed or corrupt)")
+    try:
+        hashes = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise DpldmError(f"{path}: not a readable .npy array ({type(err).__name__})") from None
+    if hashes.dtype != np.uint64 or hashes.ndim != 1:
+        raise DpldmError(f"{path}: expected a flat array of uint64 hashes, got {hashes.dtype} {hashes.shape}")
+    return hashes
 
 
 def write_weights(path: Path, module: nn.Module, dtype: torch.dtype) -> str:
@@ -95,6 +121,26 @@ def _sha256_of(facts: dict[str, Any], name: str, path: Path) -> str:
     return digest
 
 
+def save_autoencoder(folder: str | Path, vae: nn.Module, cfg: AutoencoderConfig, public_hashes: np.ndarray) -> None:
+    """The trained autoencoder alone: weights, ``autoencoder.json`` and the fingerprint of its public data."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = write_hashes(folder / PUBLIC_HASHES, public_hashes)
+    save_module(folder, vae, {"autoencoder": to_dict(cfg),
+                              "public_hashes": {"sha256": digest, "images": len(public_hashes)}})
+
+
+def load_autoencoder_hashes(folder: str | Path) -> np.ndarray | None:
+    """The fingerprint of an autoencoder's public training data; None for one saved before fingerprints."""
+    folder = Path(folder)
+    entry = read_facts(folder / "autoencoder.json", ("autoencoder", "sha256")).get("public_hashes")
+    if entry is None:
+        return None
+    if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)):
+        raise DpldmError(f"{folder / 'autoencoder.json'}: 'public_hashes' must hold the sha256 of {PUBLIC_HASHES}")
+    return read_hashes(folder / PUBLIC_HASHES, entry["sha256"])
+
+
 def load_autoencoder(folder: str | Path) -> tuple[nn.Module, AutoencoderConfig]:
     folder = Path(folder)
     facts_path = folder / "autoencoder.json"
@@ -124,6 +170,7 @@ class LatentDiffusion:
     image_size: int
     channels: int
     facts: dict[str, Any] = field(default_factory=dict)  # provenance: data, steps, privacy, ...
+    public_hashes: np.ndarray | None = None  # fingerprint of the public training data; None: not recorded
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -149,6 +196,8 @@ def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtyp
     files = {}
     for name, module in (("autoencoder", model.vae), ("denoiser", model.denoiser)):
         files[f"{name}.safetensors"] = write_weights(folder / f"{name}.safetensors", module, dtype)
+    if model.public_hashes is not None:
+        files[PUBLIC_HASHES] = write_hashes(folder / PUBLIC_HASHES, model.public_hashes)
     facts = {
         "format": "dpldm-latent-diffusion/1",
         "autoencoder": to_dict(model.autoencoder_cfg),
@@ -190,7 +239,9 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     denoiser = build_denoiser(unet_cfg, len(class_names))
     for module, name in ((vae, "autoencoder.safetensors"), (denoiser, "denoiser.safetensors")):
         load_state(module, load_weights(folder / name, _sha256_of(facts, name, facts_path)), folder / name)
+    has_hashes = isinstance(facts["sha256"], dict) and PUBLIC_HASHES in facts["sha256"]
+    hashes = read_hashes(folder / PUBLIC_HASHES, _sha256_of(facts, PUBLIC_HASHES, facts_path)) if has_hashes else None
     return LatentDiffusion(
         vae=vae.eval().requires_grad_(False), denoiser=denoiser.eval(), autoencoder_cfg=ae_cfg, unet_cfg=unet_cfg,
         diffusion=diffusion, scale_factor=scale_factor, class_names=tuple(class_names), image_size=image_size,
-        channels=channels, facts={k: v for k, v in facts.items() if k not in known})
+        channels=channels, facts={k: v for k, v in facts.items() if k not in known}, public_hashes=hashes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dpldm.bundle import LatentDiffusion, load_bundle, sha256_file
+from dpldm.bundle import PUBLIC_HASHES, LatentDiffusion, load_bundle, sha256_file, write_hashes
 from dpldm.errors import DpldmError
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
@@ -87,14 +87,46 @@ def package(name: str, *, autoencoder_run: str | Path, ldm_run: str | Path, comm
     return folder
 
 
+def add_public_hashes(name: str, *, data_root: str | Path | None = None) -> Path:
+    """Give a shipped model packaged before fingerprints the fingerprint of its public training data: the
+    autoencoder's and the pretraining data its manifest's configs name, loaded again (``dpldm.data.fingerprint``).
+    Writes ``public_hashes.npy`` and lists it in model.json and the manifest; the weights are untouched."""
+    from dpldm.config import from_dict
+    from dpldm.data.config import DataConfig, load_images
+    from dpldm.data.fingerprint import fingerprint
+
+    folder = bundled_models()[name]
+    manifest = verify_manifest(folder)
+    stages = {"train-autoencoder": "autoencoder", "pretrain": "pretrain"}
+    sets = [load_images(from_dict(DataConfig, manifest["configs"][key]["data"], where=f"{key}.data"), root=data_root)
+            for key in stages.values()]
+    hashes = fingerprint(*(s.images for s in sets))
+    facts = json.loads((folder / "model.json").read_text())
+    facts["sha256"][PUBLIC_HASHES] = write_hashes(folder / PUBLIC_HASHES, hashes)
+    facts["public_hashes"] = {"images": len(hashes), "stages": list(stages)}
+    (folder / "model.json").write_text(json.dumps(facts, indent=2))
+    command = f"python -m dpldm.public_models --name {name} --add-public-hashes"
+    manifest["commands"] = [*manifest["commands"], *([command] if command not in manifest["commands"] else [])]
+    manifest["sha256"] = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "manifest.json"}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
 if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description="Ship a pretrained public model inside the package.")
     parser.add_argument("--name", required=True)
-    parser.add_argument("--autoencoder-run", required=True)
-    parser.add_argument("--ldm-run", required=True)
+    parser.add_argument("--autoencoder-run")
+    parser.add_argument("--ldm-run")
     parser.add_argument("--command", dest="commands", action="append", default=[],
                         help="a command that trained it (repeat, in order)")
+    parser.add_argument("--add-public-hashes", action="store_true",
+                        help="only add the fingerprint of its public data to an already shipped model ($DPLDM_DATA)")
     args = parser.parse_args()
-    print(package(args.name, autoencoder_run=args.autoencoder_run, ldm_run=args.ldm_run, commands=args.commands))
+    if args.add_public_hashes:
+        print(add_public_hashes(args.name))
+    elif not (args.autoencoder_run and args.ldm_run):
+        parser.error("--autoencoder-run and --ldm-run are required to package a model")
+    else:
+        print(package(args.name, autoencoder_run=args.autoencoder_run, ldm_run=args.ldm_run, commands=args.commands))

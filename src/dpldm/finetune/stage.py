@@ -28,6 +28,7 @@ from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
 from dpldm.evaluation.selection import private_validation_split, split_facts
+from dpldm.finetune.separation import check_apart
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.public_models import resolve_model
 from dpldm.runlayout import PRIVATE, private_dir
@@ -100,6 +101,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     ``encode`` is False (a dry run needs only the counts)."""
     model = resolve_model(cfg.public_model)
     private = load_images(cfg.data, root=data_root, download=download)
+    check_apart(model, str(cfg.public_model), private, cfg.data)
     if (cfg.data.image_size, cfg.data.channels) != (model.image_size, model.channels):
         raise DpldmError(f"the public model makes {model.image_size}px images with {model.channels} channel(s); set "
                          f"data.image_size={model.image_size} and data.channels={model.channels}")

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dpldm.config import to_dict
+from dpldm.bundle import save_autoencoder
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
+from dpldm.data.fingerprint import fingerprint
 from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.runlayout import private_dir
@@ -160,7 +161,9 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
         (private_dir(run) / "metrics.json").write_text(json.dumps(private, indent=2))
     save_reconstruction_grid(vae, x_hold[:32], run / "reconstructions.png")
     plot_curves(log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
-    export_autoencoder(vae, cfg.model, run / "autoencoder")
+    # Every public image loaded counts as trained on (the held-out part too): the check against private data errs
+    # on the side of refusing.
+    save_autoencoder(run / "autoencoder", vae, cfg.model, fingerprint(public.images))
     return {**metrics, **private}
 
 
@@ -181,9 +184,3 @@ def save_reconstruction_grid(vae, x: torch.Tensor, out: Path) -> None:
     img = Image.fromarray(grid)
     img.resize((img.width * 3, img.height * 3), Image.NEAREST).save(out)
 
-
-def export_autoencoder(vae, model_cfg: AutoencoderConfig, folder: Path) -> None:
-    """The trained autoencoder alone: weights + config, what the later stages load."""
-    from dpldm.bundle import save_module
-
-    save_module(folder, vae, {"autoencoder": to_dict(model_cfg)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import torch
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle, sha256_file
+from dpldm.bundle import (LatentDiffusion, build_denoiser, load_autoencoder, load_autoencoder_hashes, save_bundle,
+                          sha256_file)
 from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
+from dpldm.data.fingerprint import fingerprint, merge
 from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
@@ -126,8 +129,16 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
                             info={"step": step, "stage": "pretrain", "loss": loss.item()})
     bar.close()
 
-    # Export the EMA weights as the released public model.
+    # Export the EMA weights as the released public model, with the fingerprint of all its public data (the
+    # autoencoder's and this stage's) for the private stage to check against.
     ema.copy_to(params)
+    hashes, stages = fingerprint(public.images), ["pretrain"]
+    ae_hashes = load_autoencoder_hashes(cfg.autoencoder)
+    if ae_hashes is None:
+        warnings.warn(f"{cfg.autoencoder} has no fingerprint of its training data (trained by an older dpldm): "
+                      f"fine-tuning this model can check private data against the pretraining data only")
+    else:
+        hashes, stages = merge(hashes, ae_hashes), ["train-autoencoder", "pretrain"]
     records = log.read()
     plot_curves(records, run / "loss.png", keys=("loss",), title="latent diffusion pretraining")
     model = LatentDiffusion(
@@ -135,7 +146,9 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         scale_factor=scale_factor, class_names=public.class_names, image_size=cfg.data.image_size,
         channels=cfg.data.channels,
         facts={"public_data": to_dict(cfg.data), "pretrain_steps": step,
-               "final_loss": records[-1]["loss"] if records else None})
+               "final_loss": records[-1]["loss"] if records else None,
+               "public_hashes": {"images": len(hashes), "stages": stages}},
+        public_hashes=hashes)
     save_bundle(run / "model", model)
     summary = {"steps": step, "final_loss": model.facts["final_loss"], "scale_factor": scale_factor,
                "params": sum(p.numel() for p in params), "model": str(run / "model")}

@@ -1,12 +1,11 @@
-"""Seeded train/validation splits and the public/private roles that must never mix."""
+"""Seeded train/validation splits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dpldm.data import (LabelledImages, PrivateData, PublicData, RoleError, check_separate, combine, sample_indices,
-                        split_indices, train_val_split)
+from dpldm.data import LabelledImages, sample_indices, split_indices, train_val_split
 
 from .files import random_images
 
@@ -51,35 +50,3 @@ def test_sample_indices_and_train_val_split():
     assert len(train) == 30 and len(val) == 10
     assert np.bincount(val.labels).tolist() == [3, 3, 2, 2]  # 2.5 per class; ties go to the first classes
 
-
-def test_roles_refuse_to_mix():
-    public, private = PublicData(_set(10, "omniglot")), PrivateData(_set(10, "mnist", seed=1))
-    with pytest.raises(RoleError, match="refusing to mix private data 'mnist' into public data 'omniglot'"):
-        combine(public, private)
-    with pytest.raises(RoleError):
-        public + private  # noqa: B018
-    with pytest.raises(RoleError, match="no declared role"):
-        combine(public, _set(3, "raw"))
-    with pytest.raises(RoleError, match="already private data"):
-        PublicData(private)
-
-
-def test_same_role_combines_and_keeps_its_type():
-    a, b = PublicData(_set(10, "a")), PublicData(_set(5, "b", seed=2, classes=2))
-    both = a + b
-    assert isinstance(both, PublicData) and len(both) == 15 and both.name == "a+b"
-    assert both.data.class_names == ("a/c0", "a/c1", "a/c2", "a/c3", "b/c0", "b/c1")
-    assert both.data.labels[10:].tolist() == [4, 5, 4, 5, 4]
-    train, val = PrivateData(_set(20, "p")).split(0.5, seed=0)
-    assert isinstance(train, PrivateData) and isinstance(val, PrivateData)
-    assert isinstance(a.subset(np.arange(3)), PublicData)
-
-
-def test_check_separate_finds_shared_images():
-    private = PrivateData(_set(10, "mnist"))
-    check_separate(PublicData(_set(10, "omniglot", seed=5)), private)
-    leaked = PublicData(private.data.subset(np.arange(3)))
-    with pytest.raises(RoleError, match="contains 3 images of private data 'mnist'"):
-        check_separate(leaked, private)
-    with pytest.raises(RoleError, match="takes \\(PublicData, PrivateData\\)"):
-        check_separate(private, leaked)
