@@ -14,6 +14,19 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ledger_in_a_temporary_folder(tmp_path_factory):
+    """Privacy-budget ledgers (``dpldm.privacy.budget``) of test runs go to a session folder, never ~/.cache; the
+    environment carries it into subprocesses too. Tests of the ledger give their own folder."""
+    previous = os.environ.get("DPLDM_LEDGER")
+    os.environ["DPLDM_LEDGER"] = str(tmp_path_factory.mktemp("ledger"))
+    yield
+    if previous is None:
+        os.environ.pop("DPLDM_LEDGER", None)
+    else:
+        os.environ["DPLDM_LEDGER"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_autoencoder(tmp_path_factory) -> Path:
     """Folder of a seconds-trained 8x8 autoencoder (configs/tiny_autoencoder.yaml)."""

@@ -68,6 +68,8 @@ FILES = {
     f"{PRIVATE}/checkpoint.json": "that checkpoint's step, epsilon and sha256",
     f"{PRIVATE}/log.jsonl": "the fine-tuning log (step, epsilon, LR, wall time), kept with the checkpoint it resumes",
     f"{PRIVATE}/summary.json": "the fine-tuning summary with exact counts of private examples",
+    f"{PRIVATE}/ledger.json": ("the run's id in its private set's privacy ledger, whose file name is a hash of the "
+                               "private data"),
     f"{PRIVATE}/metrics.json": "the autoencoder's reconstruction error on private images, without DP",
     f"{PRIVATE}/ceiling.json": "the demo's accuracy of a classifier trained on the private digits without DP",
 }

@@ -37,6 +37,28 @@ def test_evaluate_accuracy_json_and_out(synthetic_npz: Path, tiny_root: Path, tm
     assert json.loads(out.read_text())["accuracy"]["test_accuracy"] == printed["test_accuracy"]
 
 
+def test_a_private_val_selection_is_an_event_in_the_private_sets_ledger(
+        synthetic_npz: Path, tiny_root: Path, tmp_path: Path, capsys, generator_facts: dict) -> None:
+    from dpldm.data.dataset_key import dataset_key
+    from dpldm.data.registry import load_dataset
+    from dpldm.privacy.budget import DatasetLedger
+
+    model = write_model(tmp_path / "run" / "model", generator_facts)
+    common = ["evaluate", "accuracy", "--synthetic", str(synthetic_npz), "--dataset", "mnist", "--data-root",
+              str(tiny_root), "--epochs", "1", "--model", str(model), "--json", "--ledger-dir", str(tmp_path / "l")]
+    assert main([*common, "--epsilon", "2"]) == 0
+    assert main([*common, "--epsilon", "0.5", "--out", str(tmp_path / "run" / "metrics.json")]) == 0
+    assert main([*common, "--selection", "synthetic-val"]) == 0  # reads no private record: nothing recorded
+    assert main([*common, "--no-ledger"]) == 0
+    assert main(["evaluate", "accuracy", "--synthetic", "real:mnist:train", "--dataset", "mnist", "--data-root",
+                 str(tiny_root), "--epochs", "1", "--json", "--ledger-dir", str(tmp_path / "l")]) == 0  # the non-DP
+    # ceiling: a reference, not a release, and not recorded
+    events = DatasetLedger(tmp_path / "l", dataset_key(load_dataset("mnist", "train", root=tiny_root))).events()
+    assert [(e.kind, e.epsilon, e.delta) for e in events] == [("selection", 2.0, 0.0), ("selection", 0.5, 0.0)]
+    assert events[1].run == str((tmp_path / "run" / "metrics.json").resolve())
+    assert "epsilon 2.5 spent on it in total" in capsys.readouterr().err
+
+
 def test_no_output_of_evaluate_or_report_holds_private_validation_counts(
         synthetic_npz: Path, tiny_root: Path, tmp_path: Path, capsys, generator_facts: dict, sentinel_counts) -> None:
     run = tmp_path / "run"

@@ -105,7 +105,7 @@ def test_finetune_trains_only_the_spec_and_writes_the_guarantee(tiny_public_mode
     assert top == {"config.yaml", "privacy.json", "epsilon.png", "model", "private"}, top
     assert {p.name for p in (out / "private").iterdir()} == {"README.txt", "latents.safetensors", "log.jsonl",
                                                              "checkpoint.safetensors", "checkpoint.json",
-                                                             "summary.json"}
+                                                             "summary.json", "ledger.json"}
 
 
 def test_dry_run_json_plan(tiny_public_model, tmp_path, capsys):

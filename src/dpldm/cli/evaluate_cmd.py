@@ -61,6 +61,11 @@ def _register_accuracy(metrics) -> None:
                         "It composes in parallel with the generator's (disjoint records): free while <= its epsilon")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size; None: the classifier's own")
     parser.add_argument("--device", default=None, help="cpu, cuda, ...; None: cuda if available")
+    parser.add_argument("--ledger-dir", default=None,
+                        help="the privacy ledger folder a private-val selection is recorded in, as an event of the "
+                        "private train set (default: $DPLDM_LEDGER, else ~/.cache/dpldm/ledger; see `dpldm privacy "
+                        "ledger`)")
+    parser.add_argument("--no-ledger", action="store_true", help="do not record the private-val selection")
     parser.set_defaults(func=_accuracy)
 
 
@@ -114,7 +119,27 @@ def _accuracy(args: argparse.Namespace) -> int:
     result = evaluate_accuracy(args.synthetic, dataset=args.dataset, config=config, model=model,
                                data_root=args.data_root, log=progress)
     _emit(args, result, _accuracy_text(result))
+    if result["selection"]["kind"] == "private-val" and not args.no_ledger:
+        _record_selection(args, result)
     return 0
+
+
+def _record_selection(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """The private-val selection is one epsilon-DP release from the private train set: an event in its ledger
+    (``dpldm.privacy.budget``, keyed by the set's content hash). A ceiling (classifiers trained on the private set
+    itself, labelled NOT DP) is a reference, not a release, and is not recorded."""
+    from dpldm.data.dataset_key import dataset_key
+    from dpldm.data.registry import load_dataset
+    from dpldm.evaluation.accuracy import CEILING
+    from dpldm.privacy.budget import record_selection
+
+    if result["privacy"] == CEILING:
+        return
+    key = dataset_key(load_dataset(args.dataset, "train", root=args.data_root))
+    total = record_selection(key=key, epsilon=args.epsilon, run=str(Path(args.out or args.synthetic).resolve()),
+                             folder=args.ledger_dir)
+    print(f"privacy ledger of {args.dataset}:train: selection recorded; epsilon {total.epsilon:.4g} spent on it in "
+          f"total at delta {total.delta:g} (`dpldm privacy ledger {args.dataset}`)", file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:

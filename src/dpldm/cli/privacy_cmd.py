@@ -21,12 +21,28 @@ Accountants: prv (default; opacus PRV, as DP-LDM's official code), rdp (opacus R
 PLD, tight but slower; needs the dp-accounting package).
 
 example: dpldm privacy --noise-multiplier 1.0 --sample-rate 0.01 --steps 1000 --delta 1e-5 --accountant rdp
+
+`dpldm privacy ledger DATA` prints the privacy ledger of a private dataset instead: every DP release made from it
+(fine-tuning runs, private-validation selections) and the total spent, composed by the accountant. DATA is a
+dataset name (with --split and --data-root; its content hash finds the ledger) or the ledger's key (the hash).
+The ledger folder is --ledger-dir, else $DPLDM_LEDGER, else ~/.cache/dpldm/ledger; it stays with the data holder.
+
+example: dpldm privacy ledger mnist --split train
 """
 
 
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "privacy", "Privacy accounting: epsilon from a noise multiplier, or the reverse",
                         description=DESCRIPTION)
+    parser.add_argument("action", nargs="?", choices=("ledger",), default=None,
+                        help="ledger: print a private dataset's privacy ledger and total (see below)")
+    parser.add_argument("data", nargs="?", metavar="DATA", default=None,
+                        help="with ledger: a dataset name, or a ledger key (64 hex characters)")
+    parser.add_argument("--split", default="train", help="with ledger: the dataset's split (default train)")
+    parser.add_argument("--data-root", default=None,
+                        help="with ledger: folder holding the datasets (default: $DPLDM_DATA, else ./data)")
+    parser.add_argument("--ledger-dir", default=None,
+                        help="with ledger: the ledger folder (default: $DPLDM_LEDGER, else ~/.cache/dpldm/ledger)")
     parser.add_argument("--noise-multiplier", type=float, default=None,
                         help="sigma: Gaussian noise std divided by the clipping norm C")
     parser.add_argument("--epsilon", type=float, default=None, help="target epsilon to calibrate sigma for")
@@ -35,7 +51,8 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset-size", type=int, default=None, help="number of private examples")
     parser.add_argument("--steps", type=int, default=None, help="logical (optimizer) steps")
     parser.add_argument("--epochs", type=float, default=None, help="expected passes over the data")
-    parser.add_argument("--delta", type=float, default=1e-5, help="delta of (epsilon, delta)-DP")
+    parser.add_argument("--delta", type=float, default=None,
+                        help="delta of (epsilon, delta)-DP (default 1e-5; with ledger: the ledger's own)")
     parser.add_argument("--allow-large-delta", action="store_true",
                         help="accept a delta of at least 1/dataset size (refused by default: it promises nothing)")
     parser.add_argument("--accountant", choices=ACCOUNTANTS, default="prv", help="privacy accountant")
@@ -82,6 +99,12 @@ def _check_delta(args: argparse.Namespace, sample_rate: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "ledger":
+        return _ledger(args)
+    if args.data is not None:
+        raise DpldmError(f"unexpected argument {args.data!r}; did you mean `dpldm privacy ledger {args.data}`?")
+    if args.delta is None:
+        args.delta = 1e-5
     if (args.noise_multiplier is None) == (args.epsilon is None):
         raise DpldmError("give exactly one of --noise-multiplier (to get epsilon) or --epsilon (to get sigma)")
     sample_rate = _sample_rate(args)
@@ -105,4 +128,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"  target epsilon {facts.target_epsilon:g}")
     libraries = ", ".join(f"{name} {version}" for name, version in facts.libraries)
     print(f"  accountant {facts.accountant} ({libraries})")
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    """The ledger of DATA: its events and the total, composed (``dpldm.privacy.budget``). The key (a hash of the
+    private data) is never printed: the data holder names the set, or already holds the key."""
+    from dpldm.privacy.budget import KEY, DatasetLedger, compose, ledger_dir
+
+    if args.data is None:
+        raise DpldmError("give the private dataset: dpldm privacy ledger DATA (a dataset name or a ledger key)")
+    if KEY.fullmatch(args.data):
+        key, what = args.data, "the given key"
+    else:
+        from dpldm.data.dataset_key import dataset_key
+        from dpldm.data.registry import load_dataset
+
+        key, what = dataset_key(load_dataset(args.data, args.split, root=args.data_root)), f"{args.data}:{args.split}"
+    ledger = DatasetLedger(ledger_dir(args.ledger_dir), key)
+    events = ledger.events()
+    total = compose(events, delta=args.delta if events else None)
+    if args.json:
+        print(json.dumps({"dataset": what, "ledger_dir": str(ledger.folder), "events": [e.to_dict() for e in events],
+                          "total": total.to_dict()}, indent=2))
+        return 0
+    print(f"privacy ledger of {what} in {ledger.folder}: {len(events)} event(s)")
+    for number, e in enumerate(events, 1):
+        if e.kind == "dpsgd":
+            what_ = (f"DP-SGD sigma {e.noise_multiplier:.6g}, q {e.sample_rate:.6g}, {e.steps} steps: epsilon "
+                     f"{e.epsilon:.4g} at delta {e.delta:g} ({e.accountant})")
+        else:
+            what_ = f"selection ({e.mechanism}): epsilon {e.epsilon:g}"
+        flag = " [budget.override]" if e.override else ""
+        print(f"  {number}. {e.time}  {what_}{flag}  {e.run}")
+    if not events:
+        return 0
+    how = []
+    if total.accountant is not None:
+        how.append(f"DP-SGD runs composed in the {total.accountant} accountant: {total.dpsgd_epsilon:.4g}")
+    if total.pure_epsilon:
+        how.append(f"selections added: {total.pure_epsilon:g}")
+    print(f"total: epsilon {total.epsilon:.4g} at delta {total.delta:g} ({'; '.join(how)})")
     return 0

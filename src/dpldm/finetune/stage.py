@@ -23,6 +23,7 @@ from dpldm.bundle import LatentDiffusion, save_bundle
 from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
+from dpldm.data.dataset_key import dataset_key
 from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPSGDEngine, make_plan
@@ -30,6 +31,7 @@ from dpldm.errors import DpldmError
 from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.finetune.separation import check_apart
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
+from dpldm.privacy.budget import BudgetConfig, Charge, plan_charge, record_charge
 from dpldm.public_models import resolve_model
 from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.autoencoder import lr_lambda
@@ -66,6 +68,7 @@ class FinetuneConfig:
     trainable: TrainableSpec = field(default_factory=TrainableSpec)
     dp: DPConfig = field(default_factory=DPConfig)
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)  # the cap on epsilon spent on this private set
     out_dir: str = "runs/finetune"  # run folder; the private model is exported to out_dir/model
 
 
@@ -79,6 +82,7 @@ class Prepared:
     private_labels: torch.Tensor  # (N,)
     class_names: tuple[str, ...]
     validation_index: list[int]
+    charge: Charge | None = None  # the run's charge on its private set's ledger (dpldm.privacy.budget)
 
     def summary(self, dp: DPConfig) -> dict:
         plan = make_plan(dp, dataset_size=len(self.private_labels))
@@ -114,7 +118,9 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     # across images), so z_i is a fixed function of x_i alone: caching z is per-example pre-processing and
     # changes nothing in the privacy analysis.
     run = Path(cfg.out_dir)
-    make_plan(cfg.dp, dataset_size=len(index))  # delta, batch size and epsilon checked before anything is encoded
+    plan = make_plan(cfg.dp, dataset_size=len(index))  # delta, batch size, epsilon checked before anything is encoded
+    # The privacy budget of this private set (all its records: the ledger's key), checked before anything is encoded.
+    charge = plan_charge(cfg.budget, key=dataset_key(private), run=run, plan=plan)
     z = None
     if encode:
         x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
@@ -138,7 +144,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         raise DpldmError(str(err)) from None
     model.vae.requires_grad_(False)
     return Prepared(model, names, z, torch.from_numpy(private.labels[index.numpy()]), tuple(private.class_names),
-                    validation)
+                    validation, charge)
 
 
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
@@ -182,6 +188,8 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
         restore(ckpt_path, **parts)
         say_resumed(engine.steps_done, engine.epsilon())
     record_config(cfg, run)
+    if prep.charge is not None:
+        record_charge(prep.charge, run, cfg.budget)  # once per run, before the first step; a resume finds it there
     log = RunLog(private_dir(run), resume_step=engine.steps_done)
 
     def checkpoint() -> None:

@@ -141,6 +141,49 @@ def _pld_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta:
     return tracker.get_epsilon(delta)
 
 
+def composed_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: Accountant) -> float:
+    """Epsilon of several DP-SGD runs on the same data, composed inside ONE accountant: ``history`` holds one
+    (noise_multiplier, sample_rate, steps) per run. Tighter than adding the runs' epsilons; with one entry it is
+    ``epsilon`` of that entry."""
+    check_accountant(accountant)
+    check_delta(delta)
+    if not history:
+        return 0.0
+    for sigma, q, steps in history:
+        check_noise_multiplier(sigma)
+        check_sample_rate(q)
+        check_steps(steps)
+    entries = tuple((float(sigma), float(q), int(steps)) for sigma, q, steps in history)
+    if len(entries) == 1:
+        return epsilon(noise_multiplier=entries[0][0], sample_rate=entries[0][1], steps=entries[0][2], delta=delta,
+                       accountant=accountant)
+    if accountant == "prv" and min(sigma for sigma, _, _ in entries) < _PRV_SIGMA_MIN:
+        raise AccountingFailure(f"the prv accountant needs tens of GB below sigma={_PRV_SIGMA_MIN}; use the rdp or "
+                                f"pld accountant")
+    try:
+        if accountant == "pld":
+            import dp_accounting
+
+            tracker = dp_accounting.pld.PLDAccountant(
+                neighboring_relation=dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE)
+            for sigma, q, steps in entries:
+                step = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
+                tracker.compose(dp_accounting.SelfComposedDpEvent(step, steps))
+            value = tracker.get_epsilon(delta)
+        else:
+            from opacus.accountants import PRVAccountant, RDPAccountant
+
+            opacus_tracker = RDPAccountant() if accountant == "rdp" else PRVAccountant()
+            opacus_tracker.load_state_dict({"history": list(entries), "mechanism": opacus_tracker.mechanism()})
+            value = opacus_tracker.get_epsilon(delta=delta)
+    except (ArithmeticError, MemoryError, RuntimeError, ValueError) as err:
+        raise AccountingFailure(f"the {accountant} accountant cannot compose {len(entries)} runs "
+                                f"({type(err).__name__}); try the rdp accountant") from None
+    if math.isnan(value) or value < 0:
+        raise AccountingFailure(f"the {accountant} accountant returned {value} for {len(entries)} composed runs")
+    return float(value)
+
+
 def calibrate_noise(*, target_epsilon: float, sample_rate: float, steps: int, delta: float,
                     accountant: Accountant, tol: float = 1e-4) -> float:
     """The smallest noise multiplier (to within ``tol``) whose epsilon is at most ``target_epsilon``.

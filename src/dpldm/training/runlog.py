@@ -56,8 +56,9 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path, keys: tuple[str,
 
 
 # Settings that cannot change a training stage's result, so a resumed run may change them: the folder's own path
-# (a moved folder resumes), CPU threads, and how often it logs or writes a checkpoint (resuming is exact).
-RESULT_NEUTRAL = ("out_dir", "train.threads", "train.log_every", "train.checkpoint_every")
+# (a moved folder resumes), CPU threads, how often it logs or writes a checkpoint (resuming is exact), and the
+# privacy budget's cap and ledger (they decide whether a run may start, not what it computes).
+RESULT_NEUTRAL = ("out_dir", "train.threads", "train.log_every", "train.checkpoint_every", "budget")
 
 
 def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
