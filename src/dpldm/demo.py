@@ -16,14 +16,13 @@ from dpldm.config import load_config
 from dpldm.finetune.stage import FinetuneConfig, finetune
 from dpldm.public_models import resolve_model
 from dpldm.runlayout import private_dir
-from dpldm.synthesis import (SampleConfig, check_sample_folder, class_balanced_labels, generate, image_seeds,
-                             sample_settings, save_samples)
+from dpldm.synthesis import TUNED_GUIDANCE, SampleConfig, run_sampling
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 
 
 def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 100, sample_steps: int = 50,
-             guidance: float = 3.0,
+             guidance: float = TUNED_GUIDANCE,
              overrides: list[str] | None = None, classifier_epochs: int | None = None, progress: bool = True,
              say=print) -> dict:
     """Run the demo into ``out_dir``; returns the numbers it printed, and writes them to out_dir/demo.json but for
@@ -49,15 +48,13 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     # 2. Class-balanced synthetic digits.
     start = time.time()
     model = resolve_model(out / "finetune" / "model")
-    sample_cfg = SampleConfig(n_per_class=n_per_class, steps=sample_steps, guidance_scale=guidance)
-    settings = sample_settings(out / "finetune" / "model", model, sample_cfg)
-    check_sample_folder(out / "finetune", settings)
-    labels = class_balanced_labels(len(model.class_names), n_per_class)
-    images, rate = generate(model, labels, image_seeds(0, len(labels)), sample_cfg, progress=progress)
-    npz, grid = save_samples(out / "finetune", images, labels, model.class_names,  # beside privacy.json
-                             settings=settings)
+    # The samples go beside privacy.json; on the CPU, as the demo's recorded numbers were.
+    sample_cfg = SampleConfig(model=str(out / "finetune" / "model"), out_dir=str(out / "finetune"),
+                              n_per_class=n_per_class, steps=sample_steps, guidance_scale=guidance, device="cpu")
+    sampled = run_sampling(sample_cfg, model=model, progress=progress)
+    npz, grid, rate = Path(sampled["npz"]), Path(sampled["grid"]), sampled["images_per_s"]
     timings["sample_s"] = round(time.time() - start, 1)
-    say(f"{len(images)} synthetic digits at {rate:.0f} images/s -> {npz}; grid: {grid}")
+    say(f"{sampled['images']} synthetic digits at {rate:.0f} images/s -> {npz}; grid: {grid}")
 
     # 3. Downstream accuracy on the held-out real digits: synthetic-trained vs real-trained (the ceiling).
     #    One (classifier, seed, epoch) is chosen on the private validation split that fine-tuning held out (its key
@@ -77,7 +74,7 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     # The ceiling comes from a classifier trained on the private digits without DP: it goes to private/ only.
     result = {"epsilon": summary["epsilon_spent"], "delta": summary["delta"], "accountant": summary["accountant"],
               "accuracy_synthetic": syn_acc, "accuracy_synthetic_privacy": synthetic["privacy"],
-              "n_synthetic": len(images), "n_test": synthetic["n_test"], "grid": str(grid), "samples": str(npz),
+              "n_synthetic": sampled["images"], "n_test": synthetic["n_test"], "grid": str(grid), "samples": str(npz),
               **timings}
     (out / "demo.json").write_text(json.dumps(result, indent=2))
     (out / "finetune" / "metrics.json").write_text(json.dumps({"accuracy": synthetic}, indent=2))

@@ -1,4 +1,9 @@
-"""Labelled synthetic images from a released model: class-balanced labels, per-image seeds, npz + PNG grid."""
+"""Labelled synthetic images from a released model: class-balanced labels, per-image seeds, npz + PNG grid.
+
+The sampling stage: ``SampleConfig`` (loaded like every stage's config, ``configs/sample.yaml``) and
+``run_sampling(cfg)``, which `dpldm sample`, `dpldm demo` and `dpldm bench quality` all call; ``generate`` is the
+lower-level loop for callers that keep the images in memory (`dpldm bench sample`).
+"""
 
 from __future__ import annotations
 
@@ -21,18 +26,25 @@ from dpldm.errors import DpldmError
 from dpldm.runsettings import check_folder, write_settings
 
 SAMPLES_RECORD = "samples.yaml"  # the settings samples.npz was drawn with, beside it
-# Settings that cannot change the images: the batch size (each image has its own seed) and the model's path (its
-# weights' digest is compared instead, so a moved model folder is the same model).
-SAMPLE_RESULT_NEUTRAL = ("batch_size", "model")
+# Settings that cannot change the images: the batch size and the device (each image has its own seed, drawn on
+# the CPU), the output folder, and the model's path (its weights' digest is compared instead, so a moved model
+# folder is the same model).
+SAMPLE_RESULT_NEUTRAL = ("batch_size", "model", "device", "out_dir")
+# The guidance scale the demo and the quality benchmarks sample with (chosen on the digits proxy, BENCHMARKS.md);
+# they pass it explicitly. The default of SampleConfig (and of `dpldm sample`) stays 1: plain conditional sampling.
+TUNED_GUIDANCE = 3.0
 
 
 @dataclass
 class SampleConfig:
+    model: str = ""  # model folder (with model.json), or a shipped public model's name
+    out_dir: str = "runs/samples"  # where samples.npz, samples.png and samples.yaml go
     n_per_class: int = 10  # images per class (class-balanced output)
+    classes: list[int] | None = None  # only these class indices (None: every class of the model)
     sampler: Literal["ddim", "ddpm"] = "ddim"  # reverse process
     steps: int = 50  # sampler steps
     eta: float = 0.0  # DDIM eta (0: deterministic given the initial noise)
-    guidance_scale: float = 1.0  # classifier-free guidance w (1: conditional only)
+    guidance_scale: float = 1.0  # classifier-free guidance w (1: conditional only); the one default
     seed: int = 0  # image i uses seed (seed * 1_000_003 + i)
     batch_size: int = 500  # images per forward batch (bounded memory; does not change the images)
     # Clip each step's predicted z_0 to [-c, c] latent stds (None: off). An under-trained denoiser drives some
@@ -41,6 +53,9 @@ class SampleConfig:
     # guidance 3 it also cuts the class signal guidance adds (demo CNN accuracy 47.4% off, 42.9% at c = 5, 34.5% at
     # c = 3; BENCHMARKS.md).
     clip_latents: float | None = None
+    # Where the denoiser and autoencoder run: auto (CUDA when present), cpu or cuda. The per-image noise is drawn
+    # on the CPU either way, so the device does not choose the images (up to float rounding).
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def validate(self) -> None:
         if self.n_per_class < 1 or self.steps < 1 or self.batch_size < 1:
@@ -80,6 +95,72 @@ def image_seeds(seed: int, n: int) -> np.ndarray:
     return seed * 1_000_003 + np.arange(n, dtype=np.int64)
 
 
+def _resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu; cuda without CUDA is a one-line error naming --device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DpldmError("--device cuda: CUDA is not available on this machine (torch "
+                         f"{torch.__version__}); use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise DpldmError(f"--device {name}: must be auto, cpu or cuda")
+    return torch.device(name)
+
+
+def load_for_sampling(cfg: SampleConfig, model: LatentDiffusion | None = None) -> LatentDiffusion:
+    """``cfg.model`` loaded (unless ``model`` is given already loaded), its denoiser and autoencoder moved to
+    ``cfg.device``; the device is checked first, so a missing CUDA fails before any loading."""
+    from dpldm.public_models import resolve_model
+
+    device = _resolve_device(cfg.device)
+    if model is None:
+        if not cfg.model:
+            raise ConfigError("sampling: no model; pass --model, or set model in the config")
+        model = resolve_model(cfg.model)
+    model.vae.to(device)
+    model.denoiser.to(device)
+    return model
+
+
+def sample_labels(model: LatentDiffusion, cfg: SampleConfig) -> np.ndarray:
+    """Class-balanced labels of ``cfg`` (only ``cfg.classes`` when given), checked against the model's classes."""
+    num_classes = len(model.class_names)
+    outside = [c for c in cfg.classes or () if not 0 <= c < num_classes]
+    if outside:
+        raise DpldmError(f"--classes {outside[0]} (config key classes): the model has {num_classes} classes, "
+                         f"numbered 0..{num_classes - 1}")
+    labels = class_balanced_labels(num_classes, cfg.n_per_class)
+    return labels if cfg.classes is None else labels[np.isin(labels, cfg.classes)]
+
+
+def run_sampling(cfg: SampleConfig, *, model: LatentDiffusion | None = None, parts_dir: str | Path | None = None,
+                 part_size: int = 5000, progress: bool = True) -> dict[str, Any]:
+    """The sampling stage: resolve the model (``cfg.model``, unless ``model`` is given already loaded), check the
+    request and the output folder before any work, generate on ``cfg.device``, save to ``cfg.out_dir``.
+
+    parts_dir: save the images in parts there as they are made, so an interrupted run resumes
+    (``generate_in_parts``). Returns a summary: images, images_per_s (None when every part was done earlier),
+    npz, grid.
+    """
+    from dpldm.writable import writable_folder
+
+    model = load_for_sampling(cfg, model)
+    labels = sample_labels(model, cfg)
+    settings = sample_settings(cfg.model, model, cfg, cfg.classes)
+    check_sample_folder(cfg.out_dir, settings)
+    check_request(model, labels, cfg)  # steps, guidance ... before any image is made
+    writable_folder(cfg.out_dir)
+    seeds = image_seeds(cfg.seed, len(labels))
+    if parts_dir is None:
+        images, rate = generate(model, labels, seeds, cfg, progress=progress)
+    else:
+        images, rate = generate_in_parts(model, labels, seeds, cfg, parts_dir, part_size=part_size,
+                                         progress=progress)
+    npz, png = save_samples(cfg.out_dir, images, labels, model.class_names, settings=settings)
+    return {"images": len(images), "images_per_s": None if rate is None else round(rate, 2), "npz": str(npz),
+            "grid": str(png), "device": next(model.denoiser.parameters()).device.type}
+
+
 @torch.no_grad()
 def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg: SampleConfig, *,
              progress: bool = True) -> tuple[np.ndarray, float]:
@@ -90,8 +171,9 @@ def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg:
     out = []
     start = time.time()
     bar = tqdm(total=len(labels), disable=not progress, desc="sample", unit="img")
+    device = next(model.denoiser.parameters()).device  # run_sampling moved the model to cfg.device
     for i in range(0, len(labels), cfg.batch_size):
-        y = torch.from_numpy(labels[i:i + cfg.batch_size])
+        y = torch.from_numpy(labels[i:i + cfg.batch_size]).to(device)
         null = torch.full_like(y, model.null_label)
         z = sample_latents(model.denoiser, scheduler, y, seeds[i:i + cfg.batch_size].tolist(),
                            latent_shape=model.latent_shape, steps=cfg.steps, guidance_scale=cfg.guidance_scale,
@@ -106,11 +188,13 @@ def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg:
 def sample_settings(model_ref: str | Path, model: LatentDiffusion, cfg: SampleConfig,
                     classes: list[int] | None = None) -> dict[str, Any]:
     """What a set of samples depends on, for ``samples.yaml``: the model's weights (by digest), the sampler's
-    settings and the classes drawn."""
+    settings and the classes drawn (``classes``, else ``cfg.classes``)."""
     from dpldm.training.latents import module_digest
 
-    return {"model": str(model_ref), "model_weights": module_digest(torch.nn.ModuleList([model.vae, model.denoiser])),
-            **to_dict(cfg), "classes": None if classes is None else sorted({int(c) for c in classes})}
+    classes = cfg.classes if classes is None else classes
+    return {**to_dict(cfg), "model": str(model_ref),
+            "model_weights": module_digest(torch.nn.ModuleList([model.vae, model.denoiser])),
+            "classes": None if classes is None else sorted({int(c) for c in classes})}
 
 
 def check_sample_folder(out_dir: str | Path, settings: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from dpldm.bench.quality import DATASETS, QualitySettings, check_args, run_quality
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
+from dpldm.synthesis import TUNED_GUIDANCE
 
 # name -> (what is trained, overrides of the fine-tuning config's trainable section). Transformer blocks are
 # counted in forward order (down path, mid block, up path), so a higher from_block starts deeper in the decoder.
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
                         help="overrides of the fine-tuning config shared by all variants, e.g. dp.epochs=1")
     parser.add_argument("--n-samples", type=int, default=2_000, help="synthetic images per variant")
     parser.add_argument("--fid-n", type=int, default=2_000, help="images on each side of FID")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
     add_clip_latents(parser)
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
     parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the table is written to")

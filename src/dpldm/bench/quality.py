@@ -22,6 +22,7 @@ from typing import Any, Callable
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 from dpldm.runsettings import refuse_other_settings
+from dpldm.synthesis import TUNED_GUIDANCE
 from dpldm.training.runlog import RESULT_NEUTRAL
 
 # dataset -> its fine-tuning config (which names the public model it starts from).
@@ -43,7 +44,7 @@ class QualitySettings:
     n_samples: int = 60_000  # class-balanced synthetic images (DPImageBench: 60,000)
     fid_n: int = 10_000  # images on each side of FID
     sample_steps: int = 50  # DDIM steps
-    guidance: float = 3.0  # classifier-free guidance scale (chosen on the digits proxy, BENCHMARKS.md)
+    guidance: float = TUNED_GUIDANCE  # classifier-free guidance scale (chosen on the digits proxy, BENCHMARKS.md)
     clip_latents: float | None = None  # sampler's clip of the predicted clean latent (SampleConfig)
     classifiers: tuple[str, ...] = ("cnn",)
     classifier_epochs: int | None = None  # None: each classifier's recipe
@@ -68,7 +69,7 @@ def register(subparsers) -> None:
     parser.add_argument("--n-samples", type=int, default=60_000, help="synthetic images, class-balanced")
     parser.add_argument("--fid-n", type=int, default=10_000, help="images on each side of FID")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
     add_clip_latents(parser)
     parser.add_argument("--classifiers", nargs="+", default=["cnn"], help="downstream classifiers")
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
@@ -121,7 +122,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     from dpldm.evaluation.split_binding import read_model_facts
     from dpldm.finetune.stage import FinetuneConfig, finetune
     from dpldm.public_models import resolve_model
-    from dpldm.synthesis import SampleConfig, class_balanced_labels, generate_in_parts, image_seeds, save_samples
+    from dpldm.synthesis import SampleConfig, run_sampling
 
     commit = git_commit()  # of the code this process runs, taken before it runs for hours
     out = settings.out
@@ -138,15 +139,14 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         model = resolve_model(out / "finetune" / "model")
         num_classes = len(model.class_names)
         per_class = -(-settings.n_samples // num_classes)
-        labels = class_balanced_labels(num_classes, per_class)
-        sample_cfg = SampleConfig(n_per_class=per_class, steps=settings.sample_steps,
-                                  guidance_scale=settings.guidance, clip_latents=settings.clip_latents)
-        images, rate = generate_in_parts(model, labels, image_seeds(sample_cfg.seed, len(labels)), sample_cfg,
-                                         out / "sample_parts", part_size=settings.part_size, progress=progress)
-        npz, grid = save_samples(out, images, labels, model.class_names)
-        return {"images": len(images), "per_class": per_class, "steps": settings.sample_steps,
-                "guidance": settings.guidance, "clip_latents": settings.clip_latents, "images_per_s": rate,
-                "npz": str(npz), "grid": str(grid)}
+        sample_cfg = SampleConfig(model=str(out / "finetune" / "model"), out_dir=str(out), n_per_class=per_class,
+                                  steps=settings.sample_steps, guidance_scale=settings.guidance,
+                                  clip_latents=settings.clip_latents, device="cpu")
+        sampled = run_sampling(sample_cfg, model=model, parts_dir=out / "sample_parts",
+                               part_size=settings.part_size, progress=progress)
+        return {"images": sampled["images"], "per_class": per_class, "steps": settings.sample_steps,
+                "guidance": settings.guidance, "clip_latents": settings.clip_latents,
+                "images_per_s": sampled["images_per_s"], "npz": sampled["npz"], "grid": sampled["grid"]}
 
     def accuracy() -> dict[str, Any]:
         # One candidate is chosen on the private validation split that fine-tuning held out (key from model.json).

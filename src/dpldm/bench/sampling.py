@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=500, help="images per batch")
     parser.add_argument("--guidance", type=float, default=1.0, help="guidance scale (1: no extra pass)")
     add_clip_latents(parser)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                        help="where the model runs (auto: CUDA when present); the peak share is of this CPU's peak")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -28,20 +30,21 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from dpldm.public_models import resolve_model
-    from dpldm.synthesis import SampleConfig, generate, image_seeds
+    from dpldm.synthesis import SampleConfig, generate, image_seeds, load_for_sampling
 
-    model = resolve_model(args.model)
+    # The sampling stage's model set-up; the images stay in memory (only the speed is measured), so `generate`.
+    cfg = SampleConfig(model=args.model, steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
+                       clip_latents=args.clip_latents, device=args.device)
+    model = load_for_sampling(cfg)
     labels = np.arange(args.n, dtype=np.int64) % len(model.class_names)
-    cfg = SampleConfig(steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
-                       clip_latents=args.clip_latents)
     _, rate = generate(model, labels, image_seeds(0, args.n), cfg, progress=False)
     # FLOPs per image, counted on a small batch of the same sampler (they do not depend on the batch size).
     probe = min(args.n, 10)
     flops = count_flops(lambda: generate(model, labels[:probe], image_seeds(0, probe), cfg, progress=False)) / probe
     result = {"model": args.model, "image_size": model.image_size, "images": args.n, "steps": args.steps,
               "batch_size": args.batch_size, "guidance": args.guidance,
-              "clip_latents": args.clip_latents, "threads": torch.get_num_threads(),
+              "clip_latents": args.clip_latents, "device": next(model.denoiser.parameters()).device.type,
+              "threads": torch.get_num_threads(),
               "images_per_s": round(rate, 2), "peak_gflop_per_s": round(peak_flops() / 1e9, 1)}
     result.update(efficiency(int(flops * rate), 1.0, result["peak_gflop_per_s"] * 1e9))
     result["gflop_per_image"] = round(flops / 1e9, 4)

@@ -79,15 +79,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_clip_latents(parser: argparse.ArgumentParser) -> None:
-    """--clip-latents C, parsed into SampleConfig.clip_latents (0 -> None: off)."""
+def add_clip_latents(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """--clip-latents C, parsed into SampleConfig.clip_latents (0 -> None: off). default: argparse.SUPPRESS leaves
+    the attribute unset when the flag is absent (`dpldm sample`: the config's value stands)."""
     def clip(text: str) -> float | None:
         value = finite_float(text)
         if not value >= 0:
             raise argparse.ArgumentTypeError(f"must be 0 (off) or positive, got {text}")
         return value or None
 
-    parser.add_argument("--clip-latents", type=clip, default=None, metavar="C",
+    parser.add_argument("--clip-latents", type=clip, default=default, metavar="C",
                         help="clip each sampler step's predicted clean latent to [-C, C] data stds (removes the "
                              "saturated blobs of under-trained models; weakens guidance); default or 0: off")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dpldm.cli.common import add_parser
+from dpldm.synthesis import TUNED_GUIDANCE
 
 
 def register(subparsers) -> None:
@@ -15,7 +16,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epsilon", type=float, default=10.0, help="target epsilon (delta = 1e-5)")
     parser.add_argument("--n-per-class", type=int, default=100, help="synthetic images per digit")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
     parser.add_argument("--classifier-epochs", type=int, default=None,
                         help="CNN training epochs; None: the classifier's recipe (20)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",

@@ -1,10 +1,17 @@
-"""`dpldm sample`: labelled synthetic images from a model folder."""
+"""`dpldm sample`: labelled synthetic images from a model folder (the sampling stage, ``dpldm.synthesis``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from dpldm.cli.common import add_clip_latents, add_parser, finite_float, positive_int
+from dpldm.cli.common import (add_clip_latents, add_config_options, add_parser, finite_float, positive_int,
+                              print_dry_run, resolve_config_path)
+
+# flag dest -> SampleConfig key; a flag given on the command line overrides the config and --set.
+FLAGS = {"model": "model", "out": "out_dir", "n_per_class": "n_per_class", "sampler": "sampler", "steps": "steps",
+         "eta": "eta", "guidance": "guidance_scale", "clip_latents": "clip_latents", "seed": "seed",
+         "batch_size": "batch_size", "classes": "classes", "device": "device"}
 
 
 def register(subparsers) -> None:
@@ -12,52 +19,50 @@ def register(subparsers) -> None:
                         "Sample a class-balanced labelled set from a model folder (model.json + weights).\n"
                         "Writes OUT/samples.npz (uint8 images, int64 labels), OUT/samples.png (one row per\n"
                         "class) and OUT/samples.yaml (the settings). Image i uses seed SEED*1000003+i, so it does\n"
-                        "not depend on the batch size. Samples in OUT made with other settings (or another model)\n"
-                        "are never replaced: that is an error naming what changed.")
-    parser.add_argument("--model", required=True, help="model folder, or a bundled public model's name")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n-per-class", type=positive_int, default=10, help="images per class")
-    parser.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="reverse process")
-    parser.add_argument("--steps", type=positive_int, default=50, help="sampler steps")
-    parser.add_argument("--eta", type=finite_float, default=0.0, help="DDIM eta")
-    parser.add_argument("--guidance", type=finite_float, default=1.0, help="classifier-free guidance scale (1: none)")
-    add_clip_latents(parser)
-    parser.add_argument("--seed", type=int, default=0, help="base seed")
-    parser.add_argument("--batch-size", type=positive_int, default=500, help="images per batch")
-    parser.add_argument("--classes", type=int, nargs="+", default=None, help="only these class indices")
-    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+                        "not depend on the batch size or the device. Samples in OUT made with other settings (or\n"
+                        "another model) are never replaced: that is an error naming what changed.\n"
+                        "Settings: --config (default: SampleConfig's defaults), then --set, then the flags below;\n"
+                        "a flag not given leaves the config's value.")
+    add_config_options(parser, None)
+    S = argparse.SUPPRESS  # an absent flag leaves the config's value
+    parser.add_argument("--model", default=S, help="model folder, or a shipped public model's name (config: model)")
+    parser.add_argument("--out", default=S, help="output folder (config: out_dir)")
+    parser.add_argument("--n-per-class", type=positive_int, default=S, help="images per class (default 10)")
+    parser.add_argument("--sampler", choices=["ddim", "ddpm"], default=S, help="reverse process (default ddim)")
+    parser.add_argument("--steps", type=positive_int, default=S, help="sampler steps (default 50)")
+    parser.add_argument("--eta", type=finite_float, default=S, help="DDIM eta (default 0)")
+    parser.add_argument("--guidance", type=finite_float, default=S,
+                        help="classifier-free guidance scale (config: guidance_scale; default 1: none)")
+    add_clip_latents(parser, default=S)
+    parser.add_argument("--seed", type=int, default=S, help="base seed (default 0)")
+    parser.add_argument("--batch-size", type=positive_int, default=S, help="images per batch (default 500)")
+    parser.add_argument("--classes", type=int, nargs="+", default=S, help="only these class indices")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=S,
+                        help="where the model runs (default auto: CUDA when present); does not choose the images")
     parser.set_defaults(func=run)
 
 
+def load_sample_config(args: argparse.Namespace):
+    """--config, then --set overrides, then the flags given (typed by argparse, so a path is never read as YAML)."""
+    from dpldm.config import apply_overrides, from_dict, read_yaml
+    from dpldm.synthesis import SampleConfig
+
+    path = resolve_config_path(args.config)
+    data = apply_overrides(read_yaml(path) if path is not None else {}, list(args.overrides))
+    given = vars(args)
+    data.update({key: given[dest] for dest, key in FLAGS.items() if dest in given})
+    return from_dict(SampleConfig, data)
+
+
 def run(args) -> int:
-    import numpy as np
+    from dpldm.synthesis import run_sampling
 
-    from dpldm.config import from_dict
-    from dpldm.public_models import resolve_model
-    from dpldm.errors import DpldmError
-    from dpldm.synthesis import (SampleConfig, check_request, check_sample_folder, class_balanced_labels, generate,
-                                 image_seeds, sample_settings, save_samples)
-    from dpldm.writable import writable_folder
-
-    cfg = from_dict(SampleConfig, {"n_per_class": args.n_per_class, "sampler": args.sampler, "steps": args.steps,
-                                   "eta": args.eta, "guidance_scale": args.guidance, "seed": args.seed,
-                                   "batch_size": args.batch_size,
-                                   "clip_latents": args.clip_latents})
-    model = resolve_model(args.model)
-    classes = len(model.class_names)
-    outside = [c for c in args.classes or () if not 0 <= c < classes]
-    if outside:
-        raise DpldmError(f"--classes {outside[0]}: the model has {classes} classes, numbered 0..{classes - 1}")
-    settings = sample_settings(args.model, model, cfg, args.classes)
-    check_sample_folder(args.out, settings)
-    labels = class_balanced_labels(classes, cfg.n_per_class)
-    if args.classes is not None:
-        labels = labels[np.isin(labels, args.classes)]
-    check_request(model, labels, cfg)  # steps, guidance ... before any image is made
-    writable_folder(args.out)
-    images, rate = generate(model, labels, image_seeds(cfg.seed, len(labels)), cfg)
-    npz, png = save_samples(args.out, images, labels, model.class_names, settings=settings)
-    summary = {"images": len(images), "images_per_s": round(rate, 2), "npz": str(npz), "grid": str(png)}
+    cfg = load_sample_config(args)
+    if args.dry_run:
+        print_dry_run(cfg, args)
+        return 0
+    summary = run_sampling(cfg)
     print(json.dumps(summary) if args.json else
-          f"{len(images)} images at {rate:.1f} images/s -> {npz}, grid {png}")
+          f"{summary['images']} images at {summary['images_per_s']:.1f} images/s -> {summary['npz']}, "
+          f"grid {summary['grid']}")
     return 0
