@@ -28,7 +28,9 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tiny_public_model
                           guidance_scale=2.5, n_per_class=3)
     assert main(["sample", "--config", str(config), "--set", "steps=2", "seed=4", "--n-per-class", "5",
                  "--dry-run", "--json"]) == 0
-    resolved = json.loads(capsys.readouterr().out)["config"]
+    printed = json.loads(capsys.readouterr().out)
+    resolved = printed["config"]
+    assert printed["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # what auto resolves to
     # The config's values, then --set over them, then the flags given; the rest are SampleConfig's defaults.
     assert resolved["model"] == str(tiny_public_model) and resolved["out_dir"] == str(out)
     assert (resolved["steps"], resolved["seed"], resolved["n_per_class"]) == (2, 4, 5)
@@ -77,9 +79,14 @@ def test_device_cuda_without_cuda_is_a_one_line_error(tiny_public_model, tmp_pat
     err = capsys.readouterr().err
     assert "--device cuda" in err and "CUDA is not available" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+    # The dry run resolves the device too.
+    assert main(["sample", "--model", str(tiny_public_model), "--device", "cuda", "--dry-run"]) == 2
+    assert "--device cuda" in capsys.readouterr().err
 
 
-def test_no_model_is_a_one_line_error(tmp_path, capsys):
+def test_no_model_or_no_folder_is_a_one_line_error(tmp_path, capsys):
     assert main(["sample", "--out", str(tmp_path / "s")]) == 2
     assert "no model; pass --model" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+    assert main(["sample", "--model", "omniglot", "--out", "", "--dry-run"]) == 2
+    assert "out_dir must name a folder" in capsys.readouterr().err

@@ -58,6 +58,8 @@ class SampleConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def validate(self) -> None:
+        if not self.out_dir:
+            raise ValueError("out_dir must name a folder")
         if self.n_per_class < 1 or self.steps < 1 or self.batch_size < 1:
             raise ValueError("n_per_class, steps and batch_size must be positive")
         if not math.isfinite(self.guidance_scale):  # NaN or inf guidance gives NaN latents: black images
@@ -95,7 +97,7 @@ def image_seeds(seed: int, n: int) -> np.ndarray:
     return seed * 1_000_003 + np.arange(n, dtype=np.int64)
 
 
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
     """auto -> cuda when available, else cpu; cuda without CUDA is a one-line error naming --device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -112,7 +114,7 @@ def load_for_sampling(cfg: SampleConfig, model: LatentDiffusion | None = None) -
     ``cfg.device``; the device is checked first, so a missing CUDA fails before any loading."""
     from dpldm.public_models import resolve_model
 
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     if model is None:
         if not cfg.model:
             raise ConfigError("sampling: no model; pass --model, or set model in the config")

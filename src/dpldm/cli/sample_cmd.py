@@ -55,11 +55,11 @@ def load_sample_config(args: argparse.Namespace):
 
 
 def run(args) -> int:
-    from dpldm.synthesis import run_sampling
+    from dpldm.synthesis import resolve_device, run_sampling
 
     cfg = load_sample_config(args)
-    if args.dry_run:
-        print_dry_run(cfg, args)
+    if args.dry_run:  # the device is resolved (a missing CUDA is an error here too); the model is not loaded
+        print_dry_run(cfg, args, {"device": resolve_device(cfg.device).type})
         return 0
     summary = run_sampling(cfg)
     print(json.dumps(summary) if args.json else
