@@ -100,6 +100,9 @@ class PrivateGradient:
             if not isinstance(per_row, Tensor) or per_row.shape[0] != b * k:
                 raise DpldmError(f"parameter '{name}': per-example gradients do not match the {b * k} rows; "
                                  f"loss_fn must call the module once on the rows it was given")
+            # In the parameter's dtype: under bf16 autocast opacus returns some layers' per-example gradients in
+            # bf16; clipping, the sum and the noise stay in the weights' precision (float32).
+            per_row = per_row.to(p.dtype)
             grads.append(per_row if k == 1 else per_row.reshape(b, k, *p.shape).mean(dim=1))
             p.grad_sample = None
             p.grad = None
