@@ -38,8 +38,10 @@ LossFn = Callable[[nn.Module, Batch, torch.Generator], Tensor]
 Row r's loss must depend only on row r of ``batch`` and on random draws (t, noise) made with ``generator``; it must
 call ``module`` on the rows in the order given. With noise multiplicity K, ``batch`` holds each example K times,
 example-major (rows i*K .. i*K+K-1 are example i), so drawing one (t, noise) per row gives K draws per example.
-The batch and the generator are on the device of the trainable parameters. The draws follow the generator through
-the physical chunks, so their values depend on ``max_physical_batch``; the rest of the update does not.
+The batch and the generator are on the device of the trainable parameters. The module may run under autocast
+(``train.precision: bf16``): the losses must come back in float32, and the per-example gradients are cast to each
+parameter's dtype before clipping. The draws follow the generator through the physical chunks, so their values
+depend on ``max_physical_batch``; the rest of the update does not.
 """
 
 
