@@ -77,7 +77,7 @@ def test_device_cuda_without_cuda_is_a_one_line_error(tiny_public_model, tmp_pat
     assert main(["sample", "--model", str(tiny_public_model), "--out", str(out), "--steps", "2",
                  "--device", "cuda"]) == 2
     err = capsys.readouterr().err
-    assert "--device cuda" in err and "CUDA is not available" in err and "Traceback" not in err
+    assert "--device cuda" in err and "no CUDA device is available" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
     # The dry run resolves the device too.
     assert main(["sample", "--model", str(tiny_public_model), "--device", "cuda", "--dry-run"]) == 2

@@ -24,6 +24,7 @@ from dpldm.diffusion.sampling import sample_latents
 from dpldm.diffusion.schedule import make_scheduler
 from dpldm.errors import DpldmError
 from dpldm.runsettings import check_folder, write_settings
+from dpldm.training.device import check_device_name, resolve_device
 
 SAMPLES_RECORD = "samples.yaml"  # the settings samples.npz was drawn with, beside it
 # Settings that cannot change the images: the batch size and the device (each image has its own seed, drawn on
@@ -55,7 +56,7 @@ class SampleConfig:
     clip_latents: float | None = None
     # Where the denoiser and autoencoder run: auto (CUDA when present), cpu or cuda. The per-image noise is drawn
     # on the CPU either way, so the device does not choose the images (up to float rounding).
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # auto, cpu, cuda or cuda:N (see dpldm.training.device)
 
     def validate(self) -> None:
         if not self.out_dir:
@@ -68,6 +69,7 @@ class SampleConfig:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
         if self.clip_latents is not None and not self.clip_latents > 0:
             raise ValueError(f"clip_latents must be positive or None, got {self.clip_latents}")
+        check_device_name(self.device)
 
 
 def check_request(model: LatentDiffusion, labels: np.ndarray, cfg: SampleConfig) -> None:
@@ -95,18 +97,6 @@ def class_balanced_labels(num_classes: int, n_per_class: int) -> np.ndarray:
 
 def image_seeds(seed: int, n: int) -> np.ndarray:
     return seed * 1_000_003 + np.arange(n, dtype=np.int64)
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu; cuda without CUDA is a one-line error naming --device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DpldmError("--device cuda: CUDA is not available on this machine (torch "
-                         f"{torch.__version__}); use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise DpldmError(f"--device {name}: must be auto, cpu or cuda")
-    return torch.device(name)
 
 
 def load_for_sampling(cfg: SampleConfig, model: LatentDiffusion | None = None) -> LatentDiffusion:

@@ -167,3 +167,29 @@ def test_plan_resolves_steps_and_calibrates_sigma():
 def test_plan_refuses_bad_configs(change, message):
     with pytest.raises(DpldmError, match=message):
         make_plan(dataclasses.replace(CONFIG, **change), dataset_size=24)
+
+
+@pytest.mark.parametrize("seed", [7, None], ids=["seeded", "secret"])
+def test_resume_from_another_kind_of_device(seed):
+    # A CUDA generator's state is 16 bytes (seed, offset), a CPU one's 5056: the loss generator's saved state says
+    # which kind of device a run started on. A secret run resumes with a fresh loss seed (it needs no secrecy, and
+    # the DP noise is fresh on resume anyway); a seeded run cannot continue its streams there, and says so.
+    config = dataclasses.replace(CONFIG, seed=seed)
+    model = make_model()
+    engine = DPSGDEngine(model, sgd(model), data_noise_loss, make_data(), config=config)
+    run_steps(engine, 1)
+    state = engine.state_dict()
+    state["loss_generator"] = torch.zeros(16, dtype=torch.uint8)  # as saved by a run on CUDA
+    other = make_model()
+    resumed = DPSGDEngine(other, sgd(other), data_noise_loss, make_data(), config=config)
+    before = resumed.loss_generator.get_state()
+    if seed is None:
+        resumed.load_state_dict(state)
+        assert resumed.steps_done == 1 and torch.equal(resumed.loss_generator.get_state(), before)
+        run_steps(resumed, 1)
+    else:
+        with pytest.raises(DpldmError, match="another kind of device"):
+            resumed.load_state_dict(state)
+        state["loss_generator"] = engine.loss_generator.get_state()  # the same kind: resumes exactly
+        resumed.load_state_dict(state)
+        assert torch.equal(resumed.loss_generator.get_state(), engine.loss_generator.get_state())

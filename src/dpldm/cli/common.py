@@ -36,17 +36,23 @@ def add_config_options(parser: argparse.ArgumentParser, default_config: str | No
 
 def add_stage_parser(subparsers: Any, name: str, help: str, description: str,
                      default_config: str) -> argparse.ArgumentParser:
-    """A config-driven stage: --config/--set/--dry-run/--json, --data-root/--download, --out RUN_DIR."""
+    """A training stage: --config/--set/--dry-run/--json, --data-root/--download, --out RUN_DIR, --device."""
     parser = add_parser(subparsers, name, help, description)
     add_config_options(parser, default_config)
     add_data_root(parser)
     parser.add_argument("--out", default=None, help="run folder (overrides out_dir in the config)")
+    parser.add_argument("--device", default=None,
+                        help="where to train: auto (CUDA when present, else CPU), cpu, cuda or cuda:N "
+                             "(overrides train.device, whose default is auto)")
     return parser
 
 
 def load_stage_config(cls: type[T], args: argparse.Namespace) -> T:
-    """The stage's typed config: --config, then --set overrides, then --out as out_dir."""
+    """The stage's typed config: --config, then --set overrides, then --out as out_dir and --device as
+    train.device."""
     overrides = list(args.overrides) + ([f"out_dir={args.out}"] if getattr(args, "out", None) else [])
+    if getattr(args, "device", None):
+        overrides.append(f"train.device={args.device}")
     return load_config(cls, resolve_config_path(args.config), overrides)
 
 

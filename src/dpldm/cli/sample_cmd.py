@@ -37,8 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=S, help="base seed (default 0)")
     parser.add_argument("--batch-size", type=positive_int, default=S, help="images per batch (default 500)")
     parser.add_argument("--classes", type=int, nargs="+", default=S, help="only these class indices")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=S,
-                        help="where the model runs (default auto: CUDA when present); does not choose the images")
+    parser.add_argument("--device", default=S,
+                        help="where the model runs: auto (default: CUDA when present), cpu, cuda or cuda:N; does "
+                             "not choose the images")
     parser.set_defaults(func=run)
 
 
@@ -55,7 +56,8 @@ def load_sample_config(args: argparse.Namespace):
 
 
 def run(args) -> int:
-    from dpldm.synthesis import resolve_device, run_sampling
+    from dpldm.synthesis import run_sampling
+    from dpldm.training.device import resolve_device
 
     cfg = load_sample_config(args)
     if args.dry_run:  # the device is resolved (a missing CUDA is an error here too); the model is not loaded

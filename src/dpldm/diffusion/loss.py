@@ -22,7 +22,10 @@ def eps_loss(denoiser: nn.Module, z0: torch.Tensor, cond: torch.Tensor, *, t: to
 
 def draw_t_and_noise(z0: torch.Tensor, num_train_timesteps: int,
                      generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Uniform t in [0, T) and eps ~ N(0, I) for each row of z0 (B, C, h, w)."""
-    t = torch.randint(0, num_train_timesteps, (z0.shape[0],), generator=generator, device=z0.device)
-    noise = torch.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype)
-    return t, noise
+    """Uniform t in [0, T) and eps ~ N(0, I) for each row of z0 (B, C, h, w), on z0's device.
+
+    The draws are made on the generator's device, so a CPU generator gives the same values whichever device z0 is
+    on (a run's stream, and its checkpointed generator state, do not depend on ``train.device``)."""
+    t = torch.randint(0, num_train_timesteps, (z0.shape[0],), generator=generator, device=generator.device)
+    noise = torch.randn(z0.shape, generator=generator, device=generator.device, dtype=z0.dtype)
+    return t.to(z0.device), noise.to(z0.device)

@@ -157,8 +157,16 @@ class DPSGDEngine:
             raise DpldmError("cannot resume: the run was started with "
                              + ("secret randomness; dp.seed must stay null" if saved_secret else
                                 "dp.seed set (reproducible, not private against the seed's holders); keep the seed"))
+        # A generator's state is specific to its kind of device (a CPU one is 5056 bytes, a CUDA one 16), and the
+        # loss generator and a seeded noise generator live on the trainable parameters' device.
+        if state["loss_generator"].numel() != self.loss_generator.get_state().numel():
+            if not self.random.secret:
+                raise DpldmError("cannot resume: this seeded run was started on another kind of device (its "
+                                 "generator states are device-specific); resume it with its first train.device")
+            # Secret mode: the loss's (t, noise) draws need only a fresh seed, which the new generator has.
+        else:
+            self.loss_generator.set_state(state["loss_generator"])
         self.sampler.load_state_dict(state["sampler"])
-        self.loss_generator.set_state(state["loss_generator"])
         self.random.load_state_dict(state["noise"])
         self.ledger.load_state_dict(state["ledger"])
 

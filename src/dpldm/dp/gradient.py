@@ -38,8 +38,10 @@ LossFn = Callable[[nn.Module, Batch, torch.Generator], Tensor]
 Row r's loss must depend only on row r of ``batch`` and on random draws (t, noise) made with ``generator``; it must
 call ``module`` on the rows in the order given. With noise multiplicity K, ``batch`` holds each example K times,
 example-major (rows i*K .. i*K+K-1 are example i), so drawing one (t, noise) per row gives K draws per example.
-The batch and the generator are on the device of the trainable parameters. The draws follow the generator through
-the physical chunks, so their values depend on ``max_physical_batch``; the rest of the update does not.
+The batch and the generator are on the device of the trainable parameters. The module may run under autocast
+(``train.precision: bf16``): the losses must come back in float32, and the per-example gradients are cast to each
+parameter's dtype before clipping. The draws follow the generator through the physical chunks, so their values
+depend on ``max_physical_batch``; the rest of the update does not.
 """
 
 
@@ -100,6 +102,9 @@ class PrivateGradient:
             if not isinstance(per_row, Tensor) or per_row.shape[0] != b * k:
                 raise DpldmError(f"parameter '{name}': per-example gradients do not match the {b * k} rows; "
                                  f"loss_fn must call the module once on the rows it was given")
+            # In the parameter's dtype: under bf16 autocast opacus returns some layers' per-example gradients in
+            # bf16; clipping, the sum and the noise stay in the weights' precision (float32).
+            per_row = per_row.to(p.dtype)
             grads.append(per_row if k == 1 else per_row.reshape(b, k, *p.shape).mean(dim=1))
             p.grad_sample = None
             p.grad = None

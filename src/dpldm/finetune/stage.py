@@ -36,6 +36,7 @@ from dpldm.public_models import resolve_model
 from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.device import autocast, check_precision_on, resolve_device
 from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents, module_digest
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
@@ -55,6 +56,8 @@ class FinetuneTrainConfig:
     # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean.
     new_class_rows: Literal["public", "mean"] = "public"
     threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
 
     def validate(self) -> None:
         check_train_settings(self)
@@ -100,9 +103,11 @@ class Prepared:
 
 
 def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
-                     progress: bool = True, encode: bool = True) -> Prepared:
+                     progress: bool = True, encode: bool = True, device: torch.device | None = None) -> Prepared:
     """Load the public model and the private data, choose what is trained; encode the private latents unless
-    ``encode`` is False (a dry run needs only the counts)."""
+    ``encode`` is False (a dry run needs only the counts). device: where the model and the latents are put (the
+    encoder runs there too); None keeps them on the CPU."""
+    device = device or torch.device("cpu")
     model = resolve_model(cfg.public_model)
     private = load_images(cfg.data, root=data_root, download=download)
     check_apart(model, str(cfg.public_model), private, cfg.data)
@@ -126,8 +131,8 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
                     fit=cfg.data.fit)
         key = cache_key(data=to_dict(cfg.data), index=index.tolist(), autoencoder=module_digest(model.vae))
-        z = cached_latents(private_dir(run) / "latents.safetensors", key, model.vae, x,
-                           progress=progress) * model.scale_factor
+        z = cached_latents(private_dir(run) / "latents.safetensors", key, model.vae.to(device), x,
+                           progress=progress).to(device) * model.scale_factor
 
     # New private classes get embedding rows of their own (the null row is kept).
     denoiser = model.denoiser
@@ -143,8 +148,9 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     except ValueError as err:
         raise DpldmError(str(err)) from None
     model.vae.requires_grad_(False)
-    return Prepared(model, names, z, torch.from_numpy(private.labels[index.numpy()]), tuple(private.class_names),
-                    validation, charge)
+    denoiser.to(device)  # after the new rows and adapters exist, so they move too
+    labels = torch.from_numpy(private.labels[index.numpy()]).to(device)
+    return Prepared(model, names, z, labels, tuple(private.class_names), validation, charge)
 
 
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
@@ -161,7 +167,9 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
         # while privacy.json went on stating one run's.
         raise DpldmError(f"{run} holds a finished DP run but not its checkpoint {ckpt_path}; a new run there would "
                          f"spend epsilon again unrecorded: use another --out")
-    prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress)
+    device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
+    check_precision_on(cfg.train.precision, device)
+    prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress, device=device)
     plan_summary = prep.summary(cfg.dp)  # before training: merging LoRA at export removes the adapters it counts
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]
@@ -173,7 +181,9 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
         z0, y = batch["latents"], batch["labels"]
         drop = torch.rand(len(y), generator=generator, device=y.device) < cfg.train.label_dropout
         t, noise = draw_t_and_noise(z0, T, generator)
-        return eps_loss(module, z0, torch.where(drop, null, y), t=t, noise=noise, schedule=schedule)
+        with autocast(device, cfg.train.precision):  # the forward pass only; per-example gradients stay float32
+            loss = eps_loss(module, z0, torch.where(drop, null, y), t=t, noise=noise, schedule=schedule)
+        return loss.float()
 
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     denoiser.train()
@@ -186,6 +196,8 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
                  **({"ema": ema} if ema is not None else {}))
     if ckpt_path.is_file():
         restore(ckpt_path, **parts)
+        if ema is not None:
+            ema.to(device)  # its state is read onto the CPU; the optimizer's follows its parameters by itself
         say_resumed(engine.steps_done, engine.epsilon())
     record_config(cfg, run)
     if prep.charge is not None:
@@ -221,6 +233,8 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     if ema is not None:
         ema.copy_to(params)
     merge_lora(denoiser)
+    denoiser.cpu()  # the bundle is written from (and read back onto) the CPU
+    model.vae.cpu()
     facts = engine.facts()
     (run / "privacy.json").write_text(facts.to_json())
     model.facts = {**model.facts, "privacy": json.loads(facts.to_json()), "private_data": to_dict(cfg.data),

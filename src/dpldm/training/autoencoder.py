@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.runlayout import private_dir
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.device import autocast, check_precision_on, resolve_device
 from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
 from dpldm.training.settings import check_train_settings
@@ -38,6 +40,8 @@ class AutoencoderTrainConfig:
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds the split, initialisation and batches
     threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
 
     def validate(self) -> None:
         check_train_settings(self)
@@ -73,11 +77,12 @@ def kl_loss(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def reconstruction_metrics(vae, x: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
     """MSE in [0, 1] pixel units and PSNR (dB) of decode(mean(encode(x))) for images x in [-1, 1]."""
     vae.eval()
+    device = next(vae.parameters()).device
     mses = []
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+        xb = x[i:i + batch_size].to(device)
         rec = vae.decode(vae.encode(xb).latent_dist.mean).sample.clamp(-1, 1)
-        mses.append(((rec - xb) / 2).pow(2).flatten(1).mean(1))
+        mses.append(((rec - xb) / 2).pow(2).flatten(1).mean(1).cpu())
     mse = torch.cat(mses)
     psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
     return {"mse": float(mse.mean()), "psnr_db": float(psnr), "count": len(x)}
@@ -89,6 +94,8 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     sets, keyed ``private:NAME:SPLIT``, are written to ``out_dir/private/metrics.json`` only)."""
     run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     ckpt_path = run / "checkpoint.safetensors"
+    device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
+    check_precision_on(cfg.train.precision, device)
 
     # Load public data and hold out a part for evaluation.
     public = load_images(cfg.data, root=data_root, download=download)
@@ -98,10 +105,10 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     x_hold, x_train = x_all[perm[:hold]], x_all[perm[hold:]]
 
     torch.manual_seed(cfg.train.seed)
-    vae = build_autoencoder(cfg.model)
+    vae = build_autoencoder(cfg.model).to(device)  # initialised on the CPU: the same on every device
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
-    gen = torch.Generator().manual_seed(cfg.train.seed + 1)
+    gen = torch.Generator().manual_seed(cfg.train.seed + 1)  # draws on the CPU: the same stream on every device
     parts = dict(model=vae, optimizer=opt, scheduler=sched, generator=gen)
     step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
     if step:
@@ -118,13 +125,14 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     while step < cfg.train.steps:
         # Reconstruct a batch; loss = per-pixel MSE + kl_weight * KL per pixel.
         idx = torch.randint(len(x_train), (cfg.train.batch_size,), generator=gen)
-        x = x_train[idx]
-        posterior = vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
-        rec = vae.decode(z).sample
-        rec_loss = (rec - x).pow(2).flatten(1).mean(1)
-        kl = kl_loss(posterior.mean, posterior.logvar) / x[0].numel()
-        loss = (rec_loss + cfg.train.kl_weight * kl).mean()
+        x = x_train[idx].to(device)
+        with autocast(device, cfg.train.precision):  # the forward pass and the loss; backward and AdamW outside
+            posterior = vae.encode(x).latent_dist
+            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen).to(device)
+            rec = vae.decode(z).sample
+            rec_loss = (rec.float() - x).pow(2).flatten(1).mean(1)
+            kl = kl_loss(posterior.mean.float(), posterior.logvar.float()) / x[0].numel()
+            loss = (rec_loss + cfg.train.kl_weight * kl).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -163,7 +171,7 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     plot_curves(log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
     # Every public image loaded counts as trained on (the held-out part too): the check against private data errs
     # on the side of refusing.
-    save_autoencoder(run / "autoencoder", vae, cfg.model, fingerprint(public.images))
+    save_autoencoder(run / "autoencoder", vae.cpu(), cfg.model, fingerprint(public.images))
     return {**metrics, **private}
 
 
@@ -175,7 +183,7 @@ def save_reconstruction_grid(vae, x: torch.Tensor, out: Path) -> None:
     from dpldm.data import from_unit_range
 
     vae.eval()
-    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+    rec = vae.decode(vae.encode(x.to(next(vae.parameters()).device)).latent_dist.mean).sample.cpu()
     a, b = from_unit_range(x), from_unit_range(rec)
     rows = []
     for i in range(0, len(a), 8):

@@ -34,12 +34,14 @@ def cache_key(**facts) -> str:
 
 @torch.no_grad()
 def encode_dataset(vae, x: torch.Tensor, *, batch_size: int = 256, progress: bool = True) -> torch.Tensor:
-    """Images (N, C, H, W) in [-1, 1] -> unscaled posterior means (N, c, h, w), each image encoded on its own
-    (no batch statistics: the encoder has only GroupNorm, which normalises within one image)."""
+    """Images (N, C, H, W) in [-1, 1] -> unscaled posterior means (N, c, h, w) on the CPU, each image encoded on
+    its own (no batch statistics: the encoder has only GroupNorm, which normalises within one image)."""
     vae.eval()
+    # The encoder runs where the autoencoder is (a module without weights: the CPU); the latents come back.
+    device = next((p.device for p in vae.parameters()), torch.device("cpu"))
     out = []
     for i in tqdm(range(0, len(x), batch_size), disable=not progress, desc="encode", unit="batch"):
-        out.append(encode_mean(vae, x[i:i + batch_size]))
+        out.append(encode_mean(vae, x[i:i + batch_size].to(device)).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 

@@ -7,6 +7,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from diffusers.training_utils import EMAModel
@@ -24,6 +25,7 @@ from dpldm.errors import DpldmError
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.device import autocast, check_precision_on, resolve_device
 from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
@@ -44,6 +46,8 @@ class PretrainTrainConfig:
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds initialisation, batches, t and noise
     threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
 
     def validate(self) -> None:
         check_train_settings(self)
@@ -64,6 +68,8 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     """Train (or resume) the latent diffusion model; exports the EMA model bundle to ``out_dir/model``."""
     run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     ckpt_path = run / "checkpoint.safetensors"
+    device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
+    check_precision_on(cfg.train.precision, device)
     vae, ae_cfg = load_autoencoder(cfg.autoencoder)
     if ae_cfg.latent_channels != cfg.unet.latent_channels:
         raise DpldmError(f"unet.latent_channels={cfg.unet.latent_channels} but the autoencoder's latents have "
@@ -76,23 +82,27 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     public = load_images(cfg.data, root=data_root, download=download)
     x = prepare(public.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=cfg.data.fit)
     key = cache_key(data=to_dict(cfg.data), autoencoder=sha256_file(Path(cfg.autoencoder) / "autoencoder.safetensors"))
-    z_all = cached_latents(run / "latents.safetensors", key, vae, x, progress=progress)
-    scale_factor = float(1.0 / z_all.std())
-    z_all = z_all * scale_factor
+    z_all = cached_latents(run / "latents.safetensors", key, vae.to(device), x, progress=progress)
+    vae.cpu()  # only the encoder was needed, and the bundle is written from the CPU
+    scale_factor = float(1.0 / z_all.std())  # on the CPU: the same on every device
+    z_all = (z_all * scale_factor).to(device)  # the latent cache lives where the model trains
     labels = torch.from_numpy(public.labels)
 
     # Model, optimizer, schedule, EMA.
     torch.manual_seed(cfg.train.seed)
-    denoiser = build_denoiser(cfg.unet, public.num_classes)
+    denoiser = build_denoiser(cfg.unet, public.num_classes).to(device)  # initialised on the CPU: same everywhere
     params = list(denoiser.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
     ema = EMAModel(params, decay=cfg.train.ema_decay)
     schedule = train_scheduler(cfg.diffusion)
+    # Batches, labels dropped, t and noise are drawn on the CPU (then moved), so the stream and its checkpointed
+    # state do not depend on the device.
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
     parts = dict(model=denoiser, optimizer=opt, scheduler=sched, ema=ema, generator=gen)
     step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
     if step:
+        ema.to(device)  # its state is read onto the CPU; the optimizer's follows its parameters by itself
         say_resumed(step)
     record_config(cfg, run)
     log = RunLog(run, resume_step=step)
@@ -104,11 +114,12 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     while step < cfg.train.steps:
         # Draw a batch; drop labels to the null label for guidance.
         idx = torch.randint(len(z_all), (cfg.train.batch_size,), generator=gen)
-        z0, y = z_all[idx], labels[idx].clone()
+        z0, y = z_all[idx.to(device)], labels[idx].clone()
         y[torch.rand(len(y), generator=gen) < cfg.train.label_dropout] = null
         t, noise = draw_t_and_noise(z0, cfg.diffusion.num_train_timesteps, gen)
         # Step on the mean of the per-example losses.
-        loss = eps_loss(denoiser, z0, y, t=t, noise=noise, schedule=schedule).mean()
+        with autocast(device, cfg.train.precision):
+            loss = eps_loss(denoiser, z0, y.to(device), t=t, noise=noise, schedule=schedule).float().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
@@ -132,6 +143,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     # Export the EMA weights as the released public model, with the fingerprint of all its public data (the
     # autoencoder's and this stage's) for the private stage to check against.
     ema.copy_to(params)
+    denoiser.cpu()
     hashes, stages = fingerprint(public.images), ["pretrain"]
     ae_hashes = load_autoencoder_hashes(cfg.autoencoder)
     if ae_hashes is None:

@@ -56,9 +56,13 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path, keys: tuple[str,
 
 
 # Settings that cannot change a training stage's result, so a resumed run may change them: the folder's own path
-# (a moved folder resumes), CPU threads, how often it logs or writes a checkpoint (resuming is exact), and the
-# privacy budget's cap and ledger (they decide whether a run may start, not what it computes).
-RESULT_NEUTRAL = ("out_dir", "train.threads", "train.log_every", "train.checkpoint_every", "budget")
+# (a moved folder resumes), CPU threads, the device (it changes only floating-point rounding), how often it logs or
+# writes a checkpoint (resuming is exact), and the privacy budget's cap and ledger (they decide whether a run may
+# start, not what it computes). train.precision is not among them: bf16 changes the result.
+RESULT_NEUTRAL = ("out_dir", "train.threads", "train.device", "train.log_every", "train.checkpoint_every", "budget")
+
+# Settings added after runs were made: a saved config without the key was made with this value.
+OLDER_RUN_DEFAULTS = {"precision": "fp32"}
 
 
 def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
@@ -68,10 +72,17 @@ def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
     import torch
 
     from dpldm.config import to_dict
-    from dpldm.runsettings import check_folder
+    from dpldm.runsettings import check_folder, read_settings
 
     run = Path(out_dir)
-    check_folder(run, "config.yaml", to_dict(config), ignore=RESULT_NEUTRAL)
+    settings = to_dict(config)
+    saved = read_settings(run / "config.yaml")
+    ignore = list(RESULT_NEUTRAL)
+    if saved is not None and isinstance(saved.get("train"), dict) and isinstance(settings.get("train"), dict):
+        # A run made before a train key existed was made with that key's old default: it resumes with that value.
+        ignore += [f"train.{key}" for key, old in OLDER_RUN_DEFAULTS.items()
+                   if key not in saved["train"] and settings["train"].get(key) == old]
+    check_folder(run, "config.yaml", settings, ignore=ignore)
     if threads:
         torch.set_num_threads(threads)
     return run

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dpldm.training.device import check_device_name, check_precision
+
 # AdamW moves each weight by about lr per step, so an lr anywhere near this destroys any model; past about 3e37
 # (float32's largest value times 1 - beta1) torch's own step raises a RuntimeError instead of a one-line error.
 MAX_LR = 1e6
@@ -33,7 +35,12 @@ _RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
 
 
 def check_train_settings(section: Any) -> None:
-    """Raise ValueError naming the first field of ``section`` outside its range (or not finite)."""
+    """Raise ValueError naming the first field of ``section`` outside its range (or not finite), or a ``device``
+    or ``precision`` that is not one of those ``dpldm.training.device`` knows."""
+    if hasattr(section, "device"):
+        check_device_name(section.device)
+    if hasattr(section, "precision"):
+        check_precision(section.precision)
     for name, (low, low_ok, high, high_ok) in _RANGES.items():
         if not hasattr(section, name):
             continue
