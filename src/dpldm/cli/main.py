@@ -21,6 +21,7 @@ COMMANDS = {
     "privacy": "dpldm.cli.privacy_cmd",
     "demo": "dpldm.cli.demo_cmd",
     "bench": "dpldm.cli.bench_cmd",
+    "audit": "dpldm.cli.audit_cmd",
 }
 
 
