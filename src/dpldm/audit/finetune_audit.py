@@ -36,13 +36,6 @@ from dpldm.bench.quality import git_commit, run_stage, write_json
 from dpldm.errors import DpldmError
 from dpldm.runlayout import private_dir
 
-TABLE_MARKER = "<!-- dpldm audit membership: rows are added above this line -->"
-TABLE_HEADER = ("| run | accountant epsilon | records: AUC [95% CI] | records: TPR at 1% / 0.1% FPR "
-                "| canaries: AUC [95% CI] | canaries: TPR at 1% / 0.1% FPR | empirical epsilon lower bound "
-                "(95%) | fine-tune | commit | command |\n"
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-
-
 @dataclass
 class AuditSettings:
     out: Path  # audit folder: OUT/finetune is the fine-tune, OUT/private the audit's (private) results
@@ -178,40 +171,6 @@ def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress
     }
     write_json(private / "audit.json", result)
     return result
-
-
-def format_row(result: dict[str, Any]) -> str:
-    def metrics(m: dict[str, Any]) -> tuple[str, str]:
-        low, high = m["auc_interval"]
-        rates = " / ".join(f"{100 * r['tpr']:.1f}%" for r in m["rates"])
-        return f"{m['auc']:.3f} [{low:.3f}, {high:.3f}]", rates
-
-    eps = result["accountant_epsilon"]
-    claim = f"{eps:.3g}" if eps < 1e4 else f"{eps:.1e} (not private)"
-    bound = result["epsilon_lower_bound"]
-    lb = f"{bound['epsilon']:.2f} ({bound['tp']}/{bound['n_in']} TP, {bound['fp']}/{bound['n_out']} FP)"
-    if not result["bound_within_claim"]:
-        lb += " EXCEEDS THE CLAIM"
-    (rec_auc, rec_rates), (can_auc, can_rates) = metrics(result["records"]), metrics(result["canaries"])
-    return (f"| {result['label']} | {claim} | {rec_auc} | {rec_rates} | {can_auc} | {can_rates} | {lb} "
-            f"| {result['steps']} steps, {result['finetune_wall_s'] / 60:.1f} min | {result['commit']} "
-            f"| `{result['command']}` |")
-
-
-def record_row(path: Path, result: dict[str, Any]) -> None:
-    """Put the result's row in the audit table of ``path``; a row with the same command is replaced."""
-    row = format_row(result)
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if TABLE_MARKER not in text:
-        text = (text.rstrip("\n") + "\n\n## Privacy audit (`dpldm audit`)\n\n### Membership inference and canaries "
-                f"on a fine-tune (`dpldm audit membership`)\n\n{TABLE_HEADER}\n{TABLE_MARKER}\n")
-    lines = text.split("\n")
-    command_cell = f"| `{result['command']}` |"
-    lines = [line for line in lines if not (line.startswith("| ") and line.endswith(command_cell))]
-    lines.insert(lines.index(TABLE_MARKER), row)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:

@@ -68,16 +68,23 @@ def register(subparsers) -> None:
     sub.add_argument("--epsilon", type=float, default=1.0, help="the claim sigma is calibrated to")
     sub.add_argument("--accountant", default="prv", choices=("prv", "rdp", "pld"), help="privacy accountant")
     sub.add_argument("--seed", type=int, default=0, help="the audit's public seed")
+    sub.add_argument("--benchmarks", default=None, help="markdown file to put the result's row in")
     sub.add_argument("--json", action="store_true", help="print the result as one JSON object")
     sub.set_defaults(func=run_whitebox)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def command_line() -> str:
+    """The command as typed, for the table's command column."""
+    return "dpldm " + shlex.join(sys.argv[1:])
 
 
 def run_membership(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from dpldm.audit.attack import AttackConfig
-    from dpldm.audit.finetune_audit import AuditSettings, format_row, record_row, run_audit, summary_lines
+    from dpldm.audit.finetune_audit import AuditSettings, run_audit, summary_lines
+    from dpldm.audit.table import MEMBERSHIP, membership_row, record_row
 
     attack = AttackConfig()
     if args.timesteps:
@@ -88,22 +95,24 @@ def run_membership(args: argparse.Namespace) -> int:
                              n_canaries=args.canaries, canary_kind=args.canary_kind, seed=args.seed, attack=attack,
                              label=args.label)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    result = run_audit(settings, data_root=args.data_root, say=say, command="dpldm " + shlex.join(sys.argv[1:]))
+    result = run_audit(settings, data_root=args.data_root, say=say, command=command_line())
     if args.benchmarks:
-        record_row(Path(args.benchmarks), result)
+        record_row(Path(args.benchmarks), MEMBERSHIP, membership_row(result), result["command"])
         say(f"row written to {args.benchmarks}")
-    else:
-        say(format_row(result))
     print(json.dumps(result, indent=2) if args.json else "\n".join(summary_lines(result)))
     return 0 if result["bound_within_claim"] else 1
 
 
 def run_whitebox(args: argparse.Namespace) -> int:
+    from dpldm.audit.table import WHITEBOX, record_row, whitebox_row
     from dpldm.audit.whitebox import WhiteboxConfig, whitebox_audit
+    from dpldm.bench.quality import git_commit
 
     cfg = WhiteboxConfig(trials=args.trials, steps=args.steps, epsilon=args.epsilon, accountant=args.accountant,
                          seed=args.seed)
-    result = whitebox_audit(cfg, seed_known=args.seed_known)
+    result = {**whitebox_audit(cfg, seed_known=args.seed_known), "commit": git_commit(), "command": command_line()}
+    if args.benchmarks:
+        record_row(Path(args.benchmarks), WHITEBOX, whitebox_row(result), result["command"])
     bound = result["epsilon_lower_bound"]
     if args.json:
         print(json.dumps(result, indent=2))
