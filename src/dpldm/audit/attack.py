@@ -11,7 +11,11 @@ new class rows (built exactly as fine-tuning built them), and both models see th
     L_m(x, t) = mean_k || eps_k - eps_m(sqrt(abar_t) z + sqrt(1 - abar_t) eps_k, t, y) ||^2     m in {target, ref}
     score(x)  = mean_t [ log L_ref(x, t) - log L_target(x, t) ]        higher = "member"
 
-The log makes the timesteps' losses, which differ by orders of magnitude, count alike.
+The log makes the timesteps' losses, which differ by orders of magnitude, count alike. The default timesteps are
+small ones: on a non-private fine-tune of the digits (BENCHMARKS.md, "Privacy audit"; a pilot run with other
+coins than the reported runs) the records' AUC was 0.66-0.67 at t = 10-50, 0.60 at t = 100 and 0.55 at 200-300:
+at small t the model must reproduce a record's fine detail, which is what it memorises. More draws per t lower the
+loss estimate's noise (4 -> 16 draws at t = 10-50 raised that AUC from 0.67 to 0.70).
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ from tqdm import tqdm
 from dpldm.diffusion.loss import eps_loss
 from dpldm.diffusion.schedule import train_scheduler
 
-DEFAULT_TIMESTEPS = (50, 100, 200, 300, 500)
+DEFAULT_TIMESTEPS = (10, 25, 50, 100)
 
 
 @dataclass(frozen=True)
 class AttackConfig:
     timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS  # t at which the loss is measured (of T = 1000)
-    draws: int = 4  # eps draws per record and timestep, averaged inside the loss
+    draws: int = 8  # eps draws per record and timestep, averaged inside the loss
     seed: int = 0  # seeds the draws: record i's draws depend on (seed, i) only, not on the batch
     batch_size: int = 256  # rows (records x timesteps x draws) per forward pass
 

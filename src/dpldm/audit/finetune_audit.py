@@ -39,10 +39,10 @@ from dpldm.runlayout import private_dir
 @dataclass
 class AuditSettings:
     out: Path  # audit folder: OUT/finetune is the fine-tune, OUT/private the audit's (private) results
-    config: str = "demo"  # fine-tuning config (its data section names the private pool)
+    config: str = "audit_digits"  # fine-tuning config (its data section names the private pool)
     overrides: list[str] = field(default_factory=list)  # --set for the fine-tuning config
-    n_canaries: int = 64  # canaries drawn from the pool (about half become members)
-    canary_kind: CanaryKind = "inverted"
+    n_canaries: int = 32  # canaries drawn from the pool (about half become members)
+    canary_kind: CanaryKind = "noise"  # see dpldm.audit.design
     seed: int = 0  # the audit's public seed: membership coins, canaries, threshold-selection coins
     attack: AttackConfig = field(default_factory=AttackConfig)
     alpha: float = 0.05  # confidence 1 - alpha for every interval and the epsilon bound

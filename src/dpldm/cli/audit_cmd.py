@@ -26,9 +26,9 @@ CI] and TPR at 1% and 0.1% FPR on the records and on the canaries, and the canar
 The results are statistics of the private set without DP: they are written to OUT/private/audit.json.
 
 examples (the BENCHMARKS.md rows):
-  dpldm audit membership --out runs/audit/eps10 --set dp.epsilon=10 train.threads=1
+  dpldm audit membership --out runs/audit/eps10 --set dp.epsilon=10
   dpldm audit membership --out runs/audit/nonprivate --set dp.epsilon=null dp.noise_multiplier=0.001 \\
-      dp.max_grad_norm=100 dp.accountant=rdp train.threads=1
+      dp.max_grad_norm=100 dp.accountant=rdp
 """
 
 WHITEBOX = """\
@@ -46,15 +46,17 @@ def register(subparsers) -> None:
 
     sub = add_parser(audits, "membership", "Membership inference and canaries on a fine-tune", MEMBERSHIP)
     sub.add_argument("--out", required=True, help="audit folder (OUT/finetune: the fine-tune; OUT/private: results)")
-    sub.add_argument("--config", default="demo", help="fine-tuning config; its data section is the private pool")
+    sub.add_argument("--config", default="audit_digits",
+                     help="fine-tuning config; its data section is the private pool")
     sub.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                      help="overrides of the fine-tuning config, e.g. dp.epsilon=1 train.threads=1")
-    sub.add_argument("--canaries", type=int, default=64, help="records turned into canaries")
-    sub.add_argument("--canary-kind", choices=("inverted", "noise"), default="inverted",
+    sub.add_argument("--canaries", type=int, default=32, help="records turned into canaries")
+    sub.add_argument("--canary-kind", choices=("inverted", "noise"), default="noise",
                      help="inverted: the record's pixels inverted; noise: uniform random pixels, random label")
     sub.add_argument("--seed", type=int, default=0, help="the audit's public seed (membership coins, canaries)")
-    sub.add_argument("--timesteps", type=int, nargs="+", default=None, help="attack timesteps (default 50..500)")
-    sub.add_argument("--draws", type=int, default=None, help="noise draws per record and timestep (default 4)")
+    sub.add_argument("--timesteps", type=int, nargs="+", default=None,
+                     help="attack timesteps (default 10 25 50 100)")
+    sub.add_argument("--draws", type=int, default=None, help="noise draws per record and timestep (default 8)")
     sub.add_argument("--label", default="", help="the run's name in the table (default: OUT's name)")
     sub.add_argument("--benchmarks", default=None, help="markdown file to put the result's row in (none: print)")
     sub.add_argument("--json", action="store_true", help="print the result as one JSON object")
