@@ -95,5 +95,6 @@ def test_bound_uses_only_the_evaluation_trials():
     assert (bound.tp, bound.fp, bound.n_in, bound.n_out) == (16, 0, 16, 16)
     assert bound.epsilon == pytest.approx(bound_at(16, 0, 16, 16, delta=1e-5, alpha=0.05)[0])
     assert bound.epsilon == pytest.approx(math.log((0.025 ** (1 / 16) - 1e-5) / (1 - 0.025 ** (1 / 16))))
+    assert bound.max_attainable == bound.epsilon  # a perfect test shows the most these trials can
     with pytest.raises(ValueError, match="evaluation"):
         audit_epsilon(member.astype(float), member, np.ones(64, bool), delta=1e-5)

@@ -98,6 +98,9 @@ class EpsilonBound:
     fpr_upper: float  # Clopper-Pearson upper bound on FPR (level 1 - alpha/2)
     delta: float
     alpha: float
+    # The bound a perfect test (TP = n_in, FP = 0) would give with these trials: the most this audit can show. A claim
+    # above it cannot be refuted by this audit, whatever the model leaks.
+    max_attainable: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,4 +136,5 @@ def audit_epsilon(scores: np.ndarray, member: np.ndarray, select: np.ndarray, *,
     fp = int((scores[evaluate & ~member] >= tau).sum())
     eps, tpr_lo, fpr_hi = bound_at(tp, fp, n_in, n_out, delta=delta, alpha=alpha)
     return EpsilonBound(epsilon=eps, threshold=tau, tp=tp, fp=fp, n_in=n_in, n_out=n_out, tpr_lower=tpr_lo,
-                        fpr_upper=fpr_hi, delta=delta, alpha=alpha)
+                        fpr_upper=fpr_hi, delta=delta, alpha=alpha,
+                        max_attainable=bound_at(n_in, 0, n_in, n_out, delta=delta, alpha=alpha)[0])

@@ -41,7 +41,7 @@ class AuditSettings:
     out: Path  # audit folder: OUT/finetune is the fine-tune, OUT/private the audit's (private) results
     config: str = "audit_digits"  # fine-tuning config (its data section names the private pool)
     overrides: list[str] = field(default_factory=list)  # --set for the fine-tuning config
-    n_canaries: int = 32  # canaries drawn from the pool (about half become members)
+    n_canaries: int = 128  # canaries drawn from the pool (about half members, about half choose the threshold)
     canary_kind: CanaryKind = "noise"  # see dpldm.audit.design
     seed: int = 0  # the audit's public seed: membership coins, canaries, threshold-selection coins
     attack: AttackConfig = field(default_factory=AttackConfig)
@@ -184,7 +184,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         + ", ".join(f"{100 * r['tpr']:.1f}% at FPR {100 * r['max_fpr']:g}%" for r in rec["rates"]),
         f"canaries (n={can['n_members']} in, {can['n_non_members']} out): AUC {can['auc']:.3f} "
         f"[{can['auc_interval'][0]:.3f}, {can['auc_interval'][1]:.3f}]",
-        f"epsilon: empirical lower bound {bound['epsilon']:.3f} ({100 * (1 - bound['alpha']):g}% confidence), "
+        f"epsilon: empirical lower bound {bound['epsilon']:.3f} ({100 * (1 - bound['alpha']):g}% confidence; the most "
+        f"these {bound['n_in'] + bound['n_out']} evaluated canaries can show: {bound['max_attainable']:.3f}), "
         f"accountant {eps if math.isfinite(eps) else 'inf'}: {verdict}",
         f"leakage detected: {'yes' if result['leakage_detected'] else 'no'}; "
         f"PRIVATE (non-DP statistics of the private set): {result['out']}/private/audit.json",

@@ -24,7 +24,8 @@ class Table:
 MEMBERSHIP = Table(
     title="### Membership inference and canaries on a fine-tune (`dpldm audit membership`)",
     header=("| run | accountant epsilon | records: AUC [95% CI] | records: TPR at 1% / 0.1% FPR "
-            "| canaries: AUC [95% CI] | canaries: TPR at 1% / 0.1% FPR | empirical epsilon lower bound (95%) "
+            "| canaries: AUC [95% CI] | canaries: TPR at 1% / 0.1% FPR | empirical epsilon lower bound (95%; most this "
+            "audit can show) "
             "| fine-tune | commit | command |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
     marker="<!-- dpldm audit membership: rows are added above this line -->")
@@ -32,7 +33,7 @@ MEMBERSHIP = Table(
 WHITEBOX = Table(
     title="### White-box gradient canary against the DP-SGD engine (`dpldm audit whitebox`)",
     header=("| adversary | accountant epsilon | sigma / q / steps | runs (evaluated in / out) | TP / FP "
-            "| empirical epsilon lower bound (95%) | verdict | commit | command |\n"
+            "| empirical epsilon lower bound (95%; most this audit can show) | verdict | commit | command |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
     marker="<!-- dpldm audit whitebox: rows are added above this line -->")
 
@@ -48,7 +49,8 @@ def membership_row(result: dict[str, Any]) -> str:
         return f"{m['auc']:.3f} [{low:.3f}, {high:.3f}]", rates
 
     bound = result["epsilon_lower_bound"]
-    lb = f"{bound['epsilon']:.2f} ({bound['tp']}/{bound['n_in']} TP, {bound['fp']}/{bound['n_out']} FP)"
+    lb = (f"{bound['epsilon']:.2f} ({bound['tp']}/{bound['n_in']} TP, {bound['fp']}/{bound['n_out']} FP; "
+          f"most {bound['max_attainable']:.2f})")
     if not result["bound_within_claim"]:
         lb += " EXCEEDS THE CLAIM"
     (rec_auc, rec_rates), (can_auc, can_rates) = metrics(result["records"]), metrics(result["canaries"])
@@ -64,7 +66,7 @@ def whitebox_row(result: dict[str, Any]) -> str:
     return (f"| {adversary} | {epsilon_text(result['accountant_epsilon'])} ({cfg['accountant']}) "
             f"| {result['noise_multiplier']:.3f} / {result['sample_rate']:g} / {cfg['steps']} "
             f"| {cfg['trials']} ({bound['n_in']} / {bound['n_out']}) | {bound['tp']} / {bound['fp']} "
-            f"| {bound['epsilon']:.2f} | {verdict} | {result['commit']} | `{result['command']}` |")
+            f"| {bound['epsilon']:.2f} (most {bound['max_attainable']:.2f}) | {verdict} | {result['commit']} | `{result['command']}` |")
 
 
 def record_row(path: Path, table: Table, row: str, command: str) -> None:

@@ -50,7 +50,8 @@ def register(subparsers) -> None:
                      help="fine-tuning config; its data section is the private pool")
     sub.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                      help="overrides of the fine-tuning config, e.g. dp.epsilon=1 train.threads=1")
-    sub.add_argument("--canaries", type=int, default=32, help="records turned into canaries")
+    sub.add_argument("--canaries", type=int, default=128,
+                     help="records turned into canaries (the evaluated half bounds what the audit can show)")
     sub.add_argument("--canary-kind", choices=("inverted", "noise"), default="noise",
                      help="inverted: the record's pixels inverted; noise: uniform random pixels, random label")
     sub.add_argument("--seed", type=int, default=0, help="the audit's public seed (membership coins, canaries)")
