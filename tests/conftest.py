@@ -60,3 +60,66 @@ def _run_killed(stage_module: str, argv: list[str]) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-c", _CRASH_AFTER_FIRST_CHECKPOINT, stage_module, *argv],
                           capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+
+
+class SentinelCounts:
+    """Makes every classifier run's per-epoch validation counts distinctive numbers, and finds them in outputs.
+
+    The counts (and their accuracies, 100 * count / n) are what `dpldm evaluate accuracy` must keep in memory: for
+    private-val they are noise-free counts of private records. The validation set is marked on its way into
+    ``train_and_score``, and ``count_correct`` answers a sentinel for it, so a leak anywhere after the count is
+    taken (a log line inside the training loop included) shows the sentinel's digits.
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[list[int], int]] = []  # (counts so far, validation size n) per classifier run
+
+    def patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from dpldm.evaluation import accuracy, training
+
+        runs = self.runs
+
+        class Marked(training.LabelledTensors):
+            """A validation set: count_correct answers sentinels for it."""
+
+        real_train, real_count = accuracy.train_and_score, training.count_correct
+
+        def train_and_score(model, recipe, train, validation, test, **kwargs):
+            runs.append(([], len(validation)))
+            return real_train(model, recipe, train, Marked(validation.x, validation.y), test, **kwargs)
+
+        def count_correct(model, data, **kwargs):
+            if not isinstance(data, Marked):
+                return real_count(model, data, **kwargs)
+            counts = runs[-1][0]
+            counts.append(913_527 + 10_007 * (len(runs) - 1) + 1_013 * len(counts))
+            return counts[-1]
+
+        monkeypatch.setattr(accuracy, "train_and_score", train_and_score)
+        monkeypatch.setattr(training, "count_correct", count_correct)
+
+    def needles(self) -> set[str]:
+        """Each count, the integer digits of its accuracy in percent and as a fraction (when 5 digits or more, so
+        that it cannot turn up by chance), and the keys an older version wrote them under."""
+        assert self.runs, "no classifier ran"
+        numbers = {str(n) for counts, size in self.runs for c in counts
+                   for n in (c, int(100 * c / size), int(c / size))}
+        return {n for n in numbers if len(n) >= 5} | {"validation_correct", "validation_accuracy"}
+
+    def assert_absent(self, *texts: str, folders: tuple[Path, ...] = ()) -> int:
+        """No needle in ``texts`` nor in any file under ``folders``; returns how many files were scanned."""
+        files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+        needles = self.needles()
+        for where, content in [*((f"text {i}", t.encode()) for i, t in enumerate(texts)),
+                               *((str(p), p.read_bytes()) for p in files)]:
+            found = [n for n in needles if n.encode() in content]
+            assert not found, f"{where} holds private validation counts: {found}"
+        return len(files)
+
+
+@pytest.fixture
+def sentinel_counts(monkeypatch: pytest.MonkeyPatch) -> SentinelCounts:
+    """Every accuracy evaluation in the test runs with sentinel validation counts (see SentinelCounts)."""
+    sentinel = SentinelCounts()
+    sentinel.patch(monkeypatch)
+    return sentinel

@@ -35,7 +35,7 @@ def test_variants_share_the_budget_and_differ_in_what_is_trained(tmp_path, tiny_
     path.write_text("# Benchmarks\n\nBefore.\n")
     command = "dpldm bench ablation --dataset digits --epsilon 10"
     record_table(path, results, command=command)
-    record_table(path, {**results, "whole-unet": {**whole, "accuracy_mean": 12.5}}, command=command)
+    record_table(path, {**results, "whole-unet": {**whole, "accuracy": 12.5}}, command=command)
     text = path.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Before." in text
     assert f"Commit {attention['commit']}," in text

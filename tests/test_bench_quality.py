@@ -34,13 +34,18 @@ def settings(tmp_path, tiny_public_model, monkeypatch) -> QualitySettings:
                            sample_steps=3, classifier_epochs=2, classifier_image_size=28, part_size=16)
 
 
-def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tmp_path, monkeypatch):
+def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tmp_path, monkeypatch, capsys,
+                                                                     sentinel_counts):
     messages = []
-    result = run_quality(settings, extractor=PooledPixels(), progress=False, say=messages.append)
+    result = run_quality(settings, extractor=PooledPixels(), progress=True, say=messages.append)
+    # No file it wrote, no message, nothing printed holds the per-epoch validation counts.
+    assert len(sentinel_counts.runs) == 1 and result["accuracy_selected"]["epoch"] in (1, 2)
+    printed = capsys.readouterr()
+    sentinel_counts.assert_absent(*messages, printed.out, printed.err, folders=(settings.out,))
 
     assert result["epsilon"] <= 10.0 and result["target_epsilon"] == 10.0
     assert result["n_synthetic"] == 40 and result["fid_n_synthetic"] == 30 and result["fid_n_reference"] == 30
-    assert 0.0 <= result["accuracy_mean"] <= 100.0 and np.isfinite(result["fid"]) and result["fid"] >= 0
+    assert 0.0 <= result["accuracy"] <= 100.0 and np.isfinite(result["fid"]) and result["fid"] >= 0
     assert result["selection"]["kind"] == "private-val"
     assert set(result["stage_wall_s"]) == {"finetune", "sample", "accuracy", "fid"}
     assert json.loads((settings.out / "result.json").read_text()) == result
@@ -60,9 +65,14 @@ def test_quality_runs_every_stage_then_resumes_without_redoing_them(settings, tm
                        say=third.append)["commit"] == f"{result['commit']}/newer"
     assert [m for m in third if "running" in m] == ["accuracy: running"]
 
+    # Settings that cannot change a result may differ (dpldm.runsettings, as for the fine-tuning run itself).
+    settings.overrides = [*settings.overrides, "train.threads=1", "train.log_every=1"]
+    assert run_quality(settings, extractor=PooledPixels(), progress=False, say=lambda m: None)["fid"] == result["fid"]
+
     # Other settings never reuse stale results: the stage that would change, and those after it, are refused.
     settings.n_samples = 50
-    with pytest.raises(DpldmError, match=r"sample.json was computed with other settings.*sample\.n_samples"):
+    with pytest.raises(DpldmError, match=r"sample.json was computed with other settings \(changed: "
+                                         r"sample\.n_samples 40 -> 50\)"):
         run_quality(settings, extractor=PooledPixels(), progress=False, say=lambda m: None)
 
 
@@ -75,18 +85,18 @@ def test_quality_refuses_a_config_for_another_dataset(settings):
 def test_record_row_adds_the_table_then_replaces_the_row_of_the_same_command(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nOther text.\n")
-    result = {"dataset": "mnist", "target_epsilon": 10.0, "epsilon": 9.99, "accuracy_mean": 95.0,
-              "accuracy_std": 0.0, "fid": 12.3, "fid_n_synthetic": 10000, "fid_n_reference": 10000,
+    result = {"dataset": "mnist", "target_epsilon": 10.0, "epsilon": 9.99, "accuracy": 95.0,
+              "fid": 12.3, "fid_n_synthetic": 10000, "fid_n_reference": 10000,
               "precision": 0.5, "recall": 0.4, "n_synthetic": 60000,
               "stage_wall_s": {"finetune": 600, "sample": 60, "accuracy": 120, "fid": 30}, "commit": "abc",
               "cores": 2, "command": "dpldm bench quality --dataset mnist --epsilon 10"}
     record_row(path, result)
-    record_row(path, {**result, "accuracy_mean": 96.0})
+    record_row(path, {**result, "accuracy": 96.0})
     record_row(path, {**result, "command": "dpldm bench quality --dataset mnist --epsilon 1"})
     text = path.read_text()
     assert "Other text." in text and text.count(TABLE_MARKER) == 1
     rows = [line for line in text.splitlines() if line.startswith("| mnist")]
-    assert len(rows) == 2 and "96.0 ± 0.0" in rows[0] and "95.0 ± 0.0" in rows[1]  # eps 10 replaced, eps 1 added
+    assert len(rows) == 2 and "| 96.0 |" in rows[0] and "| 95.0 |" in rows[1]  # eps 10 replaced, eps 1 added
     assert "12.3 (10,000 vs 10,000)" in rows[0] and "10 / 1 / 2 / 0 min" in rows[0]
 
 
@@ -109,7 +119,7 @@ def test_sampling_in_parts_equals_one_call_and_resumes(tiny_public_model, tmp_pa
     np.testing.assert_array_equal(loaded, whole)
     assert rate is None  # nothing sampled
 
-    with pytest.raises(ValueError, match="other labels or seeds"):
+    with pytest.raises(DpldmError, match="other labels or seeds"):
         generate_in_parts(model, labels, seeds + 1, cfg, tmp_path / "parts", part_size=4, progress=False)
 
 

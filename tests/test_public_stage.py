@@ -106,3 +106,60 @@ def test_sha_mismatch_is_refused(autoencoder, tmp_path):
 
     with pytest.raises(DpldmError, match="sha256"):
         load_bundle(tmp_path / "ldm" / "model")
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    return {p.relative_to(folder).as_posix(): (sha(p), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(argv: list[str], folder: Path, capsys, keys: str) -> None:
+    """``dpldm argv`` exits 2 with one line naming ``keys``, and ``folder`` is left exactly as it was."""
+    before = snapshot(folder)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"(changed: {keys}" in err, err
+    assert snapshot(folder) == before
+
+
+def test_public_stages_refuse_other_settings_and_accept_neutral_ones(autoencoder, tmp_path, capsys):
+    # Pretraining: another LR is refused; other threads and log/checkpoint intervals resume.
+    run = tmp_path / "ldm"
+    assert main(pretrain_args(autoencoder, run, steps=3)) == 0
+    refused([*pretrain_args(autoencoder, run, steps=3), "train.lr=0.01"], run, capsys, "train.lr 0.001 -> 0.01")
+    refused(pretrain_args(autoencoder, run, steps=4), run, capsys, "train.steps 3 -> 4")
+    assert main([*pretrain_args(autoencoder, run, steps=3), "train.threads=1", "train.log_every=1"]) == 0
+    assert "resuming from step 3" in capsys.readouterr().err
+
+    # The autoencoder: the same; its reconstruction error on private images goes to private/ only.
+    ae = tmp_path / "ae"
+    args = ["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(ae), "--set",
+            "eval_private=[{name: digits, split: test, image_size: 8}]"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert set(json.loads((ae / "metrics.json").read_text())) == {"public_holdout"}
+    assert set(json.loads((ae / "private" / "metrics.json").read_text())) == {"private:digits:test"}
+    assert "private:digits:test" not in printed and "private/metrics.json" in printed
+    refused([*args, "train.kl_weight=0.001"], ae, capsys, "train.kl_weight 1e-06 -> 0.001")
+    assert main([*args, "train.checkpoint_every=1"]) == 0
+
+
+def test_sample_refuses_to_replace_samples_drawn_otherwise(autoencoder, tmp_path, capsys):
+    for name, steps in (("a", 2), ("b", 3)):
+        assert main(pretrain_args(autoencoder, tmp_path / name, steps=steps)) == 0
+    out = tmp_path / "samples"
+    args = ["sample", "--model", str(tmp_path / "a" / "model"), "--out", str(out), "--n-per-class", "1",
+            "--steps", "2"]
+    assert main(args) == 0
+    assert (out / "samples.yaml").is_file()
+    refused([*args, "--guidance", "2"], out, capsys, "guidance_scale 1.0 -> 2.0")
+    refused(["sample", "--model", str(tmp_path / "b" / "model"), *args[3:]], out, capsys,
+            "model_weights ")  # another model
+    # The batch size does not change the images (each has its own seed); the same settings redraw the same set.
+    images = np.load(out / "samples.npz")["images"]
+    assert main([*args, "--batch-size", "7"]) == 0
+    assert np.abs(np.load(out / "samples.npz")["images"].astype(int) - images).max() <= 1
+    # Samples with no record of their settings (an older dpldm) are not replaced either.
+    (out / "samples.yaml").unlink()
+    assert main(args) == 2 and "no samples.yaml beside it" in capsys.readouterr().err

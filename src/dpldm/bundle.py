@@ -8,7 +8,9 @@ sha256 of each weights file (checked on load), and, for fine-tuned models, the p
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,6 @@ from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.models.conditioning import ClassEmbedder
 from dpldm.models.denoiser import LatentDenoiser
 from dpldm.models.unet import UNetConfig, build_unet
-from dpldm.training.checkpoint import sha256_file
 
 
 def save_module(folder: str | Path, module: nn.Module, facts: dict[str, Any], *, name: str = "autoencoder",
@@ -36,18 +37,62 @@ def save_module(folder: str | Path, module: nn.Module, facts: dict[str, Any], *,
     (folder / f"{name}.json").write_text(json.dumps({**facts, "sha256": digest}, indent=2))
 
 
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def write_weights(path: Path, module: nn.Module, dtype: torch.dtype) -> str:
     """Save a module's state dict in ``dtype`` as safetensors; returns the file's sha256."""
     save_file({k: v.detach().to(dtype).contiguous() for k, v in module.state_dict().items()}, str(path))
     return sha256_file(path)
 
 
-def load_weights(path: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:
+def load_weights(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
+    """The float32 tensors of ``path``, once its sha256 matches and every value is finite."""
     if not path.is_file():
         raise DpldmError(f"model weights not found: {path}")
-    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+    if sha256_file(path) != expected_sha256:
         raise DpldmError(f"{path}: sha256 does not match its manifest (file changed or corrupt)")
-    return {k: v.float() for k, v in load_file(str(path)).items()}
+    try:
+        tensors = {k: v.float() for k, v in load_file(str(path)).items()}
+    except Exception as err:  # SafetensorError and friends: the file is not what its sha256 was taken of
+        raise DpldmError(f"{path}: not readable weights ({type(err).__name__})") from None
+    bad = next((k for k, v in tensors.items() if not bool(torch.isfinite(v).all())), None)
+    if bad is not None:  # such a model samples black images
+        raise DpldmError(f"{path}: weight '{bad}' holds NaN or infinite values; retrain or re-export the model")
+    return tensors
+
+
+def read_facts(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
+    """A model's JSON facts, with every ``required`` key present; anything else is a one-line DpldmError."""
+    try:
+        facts = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DpldmError(f"{path}: not valid JSON ({type(err).__name__})") from None
+    if not isinstance(facts, dict):
+        raise DpldmError(f"{path}: expected a JSON object of model facts")
+    missing = [key for key in required if key not in facts]
+    if missing:
+        raise DpldmError(f"{path}: no '{missing[0]}' entry; the folder was not written by dpldm, or was edited")
+    return facts
+
+
+def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """``module.load_state_dict`` with a mismatch reported as one line naming the weights file."""
+    try:
+        module.load_state_dict(tensors)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[1:2] or [""]
+        raise DpldmError(f"{path}: weights do not fit the model its JSON describes ({first[0].strip()})") from None
+
+
+def _sha256_of(facts: dict[str, Any], name: str, path: Path) -> str:
+    digest = facts["sha256"].get(name) if isinstance(facts["sha256"], dict) else None
+    if not isinstance(digest, str):
+        raise DpldmError(f"{path}: no sha256 of {name}; refusing to load unchecked weights")
+    return digest
 
 
 def load_autoencoder(folder: str | Path) -> tuple[nn.Module, AutoencoderConfig]:
@@ -55,10 +100,13 @@ def load_autoencoder(folder: str | Path) -> tuple[nn.Module, AutoencoderConfig]:
     facts_path = folder / "autoencoder.json"
     if not facts_path.is_file():
         raise DpldmError(f"no autoencoder in {folder} (expected autoencoder.json and autoencoder.safetensors)")
-    facts = json.loads(facts_path.read_text())
-    cfg = from_dict(AutoencoderConfig, facts["autoencoder"])
+    facts = read_facts(facts_path, ("autoencoder", "sha256"))
+    if not isinstance(facts["sha256"], str):
+        raise DpldmError(f"{facts_path}: 'sha256' must be the sha256 of autoencoder.safetensors")
+    cfg = from_dict(AutoencoderConfig, facts["autoencoder"], where="autoencoder")
     vae = build_autoencoder(cfg)
-    vae.load_state_dict(load_weights(folder / "autoencoder.safetensors", facts.get("sha256")))
+    weights = folder / "autoencoder.safetensors"
+    load_state(vae, load_weights(weights, facts["sha256"]), weights)
     return vae.eval().requires_grad_(False), cfg
 
 
@@ -122,17 +170,27 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     facts_path = folder / "model.json"
     if not facts_path.is_file():
         raise DpldmError(f"no model in {folder} (expected model.json beside the weights)")
-    facts = json.loads(facts_path.read_text())
-    ae_cfg = from_dict(AutoencoderConfig, facts["autoencoder"])
-    unet_cfg = from_dict(UNetConfig, facts["unet"])
+    known = ("format", "autoencoder", "unet", "diffusion", "scale_factor", "class_names", "image_size", "channels",
+             "sha256")
+    facts = read_facts(facts_path, known[1:])
+    ae_cfg = from_dict(AutoencoderConfig, facts["autoencoder"], where="autoencoder")
+    unet_cfg = from_dict(UNetConfig, facts["unet"], where="unet")
+    diffusion = from_dict(DiffusionConfig, facts["diffusion"], where="diffusion")
+    class_names = facts["class_names"]
+    if not (isinstance(class_names, list) and class_names and all(isinstance(c, str) for c in class_names)):
+        raise DpldmError(f"{facts_path}: 'class_names' must be a non-empty list of names")
+    try:
+        scale_factor, image_size, channels = (float(facts["scale_factor"]), int(facts["image_size"]),
+                                              int(facts["channels"]))
+    except (TypeError, ValueError):
+        raise DpldmError(f"{facts_path}: 'scale_factor', 'image_size' and 'channels' must be numbers") from None
+    if not (math.isfinite(scale_factor) and scale_factor > 0):
+        raise DpldmError(f"{facts_path}: 'scale_factor' must be a positive number, got {scale_factor}")
     vae = build_autoencoder(ae_cfg)
-    vae.load_state_dict(load_weights(folder / "autoencoder.safetensors", facts["sha256"]["autoencoder.safetensors"]))
-    denoiser = build_denoiser(unet_cfg, len(facts["class_names"]))
-    denoiser.load_state_dict(load_weights(folder / "denoiser.safetensors", facts["sha256"]["denoiser.safetensors"]))
-    known = {"format", "autoencoder", "unet", "diffusion", "scale_factor", "class_names", "image_size", "channels",
-             "sha256"}
+    denoiser = build_denoiser(unet_cfg, len(class_names))
+    for module, name in ((vae, "autoencoder.safetensors"), (denoiser, "denoiser.safetensors")):
+        load_state(module, load_weights(folder / name, _sha256_of(facts, name, facts_path)), folder / name)
     return LatentDiffusion(
         vae=vae.eval().requires_grad_(False), denoiser=denoiser.eval(), autoencoder_cfg=ae_cfg, unet_cfg=unet_cfg,
-        diffusion=from_dict(DiffusionConfig, facts["diffusion"]), scale_factor=float(facts["scale_factor"]),
-        class_names=tuple(facts["class_names"]), image_size=int(facts["image_size"]),
-        channels=int(facts["channels"]), facts={k: v for k, v in facts.items() if k not in known})
+        diffusion=diffusion, scale_factor=scale_factor, class_names=tuple(class_names), image_size=image_size,
+        channels=channels, facts={k: v for k, v in facts.items() if k not in known})

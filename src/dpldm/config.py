@@ -9,6 +9,7 @@ of the wrong type names the expected type. Nothing is silently ignored or coerce
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -33,10 +34,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((key for key in data if key not in fields), key=str)  # YAML keys may be numbers, not names
     if unknown:
-        name = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"unknown config key '{name}'; allowed keys here: {', '.join(sorted(fields))}")
+        name = f"{where}.{unknown[0]}" if where else str(unknown[0])
+        raise ConfigError(f"unknown config key {_show(name)}; allowed keys here: {', '.join(sorted(fields))}")
     kwargs = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else key
@@ -52,6 +53,15 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
         except ValueError as err:
             raise ConfigError(f"{where or 'config'}: {err}") from None
     return obj
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A value for a one-line error: its repr, shortened (a huge integer has no repr in Python 3.11+)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a very long number"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _type_name(tp: Any) -> str:
@@ -74,14 +84,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 return _convert(arg, value, path)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(f"'{path}' must be {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        raise ConfigError(f"'{path}' must be {' or '.join(_type_name(a) for a in args)}, got {_show(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"'{path}' must be one of {', '.join(map(repr, args))}, got {value!r}")
+            raise ConfigError(f"'{path}' must be one of {', '.join(map(repr, args))}, got {_show(value)}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"'{path}' must be a list, got {value!r}")
+            raise ConfigError(f"'{path}' must be a list, got {_show(value)}")
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
                 raise ConfigError(f"'{path}' must have {len(args)} items, got {len(value)}")
@@ -91,31 +101,37 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"'{path}' must be a mapping, got {value!r}")
+            raise ConfigError(f"'{path}' must be a mapping, got {_show(value)}")
         return dict(value)
     if tp is Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"'{path}' must be true or false, got {value!r}")
+            raise ConfigError(f"'{path}' must be true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"'{path}' must be an integer, got {value!r}")
+            raise ConfigError(f"'{path}' must be an integer, got {_show(value)}")
         return value
     if tp is float:
         # YAML reads "1e-5" (no dot) as a string; accept it, as a user would expect.
         if isinstance(value, str):
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"'{path}' must be a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"'{path}' must be a number, got {_show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            raise ConfigError(f"'{path}' is too large a number") from None
+        if math.isnan(number):  # NaN means nothing as a setting; infinities are left to each section's validate()
+            raise ConfigError(f"'{path}' must be a number, got nan")
+        return number
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"'{path}' must be a string, got {value!r}")
+            raise ConfigError(f"'{path}' must be a string, got {_show(value)}")
         return value
     raise ConfigError(f"'{path}': unsupported config type {tp!r}")  # a programming error, said plainly
 
@@ -124,16 +140,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3``, ``[1, 2]``, ``true``)."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like key.sub=value")
+            raise ConfigError(f"override {_show(item)} must look like key.sub=value")
         dotted, raw = item.split("=", 1)
         keys = dotted.strip().split(".")
         if not all(keys):
-            raise ConfigError(f"override '{item}' has an empty key")
+            raise ConfigError(f"override {_show(item)} has an empty key")
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}': '{key}' is not a section")
+                raise ConfigError(f"override {_show(item)}: {_show(key)} is not a section")
         try:
             node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dpldm.bundle import LatentDiffusion, load_bundle
+from dpldm.bundle import LatentDiffusion, load_bundle, sha256_file
 from dpldm.errors import DpldmError
-from dpldm.training.checkpoint import sha256_file
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from dpldm.bundle import LatentDiffusion
+from dpldm.config import ConfigError, to_dict
 from dpldm.data import from_unit_range
 from dpldm.diffusion.sampling import sample_latents
 from dpldm.diffusion.schedule import make_scheduler
+from dpldm.errors import DpldmError
+from dpldm.runsettings import check_folder, write_settings
+
+SAMPLES_RECORD = "samples.yaml"  # the settings samples.npz was drawn with, beside it
+# Settings that cannot change the images: the batch size (each image has its own seed) and the model's path (its
+# weights' digest is compared instead, so a moved model folder is the same model).
+SAMPLE_RESULT_NEUTRAL = ("batch_size", "model")
 
 
 @dataclass
@@ -36,8 +45,30 @@ class SampleConfig:
     def validate(self) -> None:
         if self.n_per_class < 1 or self.steps < 1 or self.batch_size < 1:
             raise ValueError("n_per_class, steps and batch_size must be positive")
+        if not math.isfinite(self.guidance_scale):  # NaN or inf guidance gives NaN latents: black images
+            raise ValueError(f"guidance scale must be a finite number, got {self.guidance_scale}")
+        if not 0.0 <= self.eta <= 1.0:  # DDIM's eta interpolates between deterministic (0) and DDPM's noise (1)
+            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
         if self.clip_latents is not None and not self.clip_latents > 0:
             raise ValueError(f"clip_latents must be positive or None, got {self.clip_latents}")
+
+
+def check_request(model: LatentDiffusion, labels: np.ndarray, cfg: SampleConfig) -> None:
+    """Refuse, before any work, settings that would fail halfway or give NaN (black) images; one-line errors."""
+    try:
+        cfg.validate()
+    except ValueError as err:
+        raise ConfigError(f"sampling: {err}") from None
+    if not len(labels):
+        raise DpldmError("nothing to sample: no labels were asked for")
+    steps = model.diffusion.num_train_timesteps
+    if cfg.steps > steps:
+        raise DpldmError(f"{cfg.steps} sampler steps but the model has {steps} diffusion timesteps; use at most "
+                         f"{steps}")
+    classes = len(model.class_names)
+    outside = labels[(labels < 0) | (labels >= classes)]
+    if len(outside):
+        raise DpldmError(f"class {int(outside[0])} is not one of the model's {classes} classes (0..{classes - 1})")
 
 
 def class_balanced_labels(num_classes: int, n_per_class: int) -> np.ndarray:
@@ -53,6 +84,7 @@ def image_seeds(seed: int, n: int) -> np.ndarray:
 def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg: SampleConfig, *,
              progress: bool = True) -> tuple[np.ndarray, float]:
     """-> (uint8 images (N, H, W) or (N, H, W, 3), images per second)."""
+    check_request(model, labels, cfg)
     scheduler = make_scheduler(model.diffusion, cfg.sampler, clip_latents=cfg.clip_latents)
     model.denoiser.eval()
     out = []
@@ -71,15 +103,41 @@ def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg:
     return np.concatenate(out), rate
 
 
+def sample_settings(model_ref: str | Path, model: LatentDiffusion, cfg: SampleConfig,
+                    classes: list[int] | None = None) -> dict[str, Any]:
+    """What a set of samples depends on, for ``samples.yaml``: the model's weights (by digest), the sampler's
+    settings and the classes drawn."""
+    from dpldm.training.latents import module_digest
+
+    return {"model": str(model_ref), "model_weights": module_digest(torch.nn.ModuleList([model.vae, model.denoiser])),
+            **to_dict(cfg), "classes": None if classes is None else sorted({int(c) for c in classes})}
+
+
+def check_sample_folder(out_dir: str | Path, settings: dict[str, Any]) -> None:
+    """Refuse to replace samples drawn with other settings (``dpldm.runsettings``): their metrics would be paired
+    with the new images. Writes nothing."""
+    out_dir = Path(out_dir)
+    if (out_dir / "samples.npz").is_file() and not (out_dir / SAMPLES_RECORD).is_file():
+        raise DpldmError(f"{out_dir / 'samples.npz'} exists and no {SAMPLES_RECORD} beside it says how it was "
+                         f"sampled; use another --out, or remove it")
+    check_folder(out_dir, SAMPLES_RECORD, settings, ignore=SAMPLE_RESULT_NEUTRAL, what="samples")
+
+
 def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
-                 *, max_classes: int = 50, per_row: int = 10) -> tuple[Path, Path]:
-    """Write ``samples.npz`` (uint8 images, int64 labels, class names) and ``samples.png`` (one row per class)."""
+                 *, settings: dict[str, Any] | None = None, max_classes: int = 50,
+                 per_row: int = 10) -> tuple[Path, Path]:
+    """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class) and,
+    given the ``settings`` they were drawn with (``sample_settings``), ``samples.yaml`` last."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "samples.npz"
-    np.savez_compressed(npz, images=images, labels=labels, class_names=np.array(class_names))
+    tmp = out_dir / "samples.tmp.npz"
+    np.savez_compressed(tmp, images=images, labels=labels, class_names=np.array(class_names))
+    tmp.replace(npz)
     png = out_dir / "samples.png"
     class_grid(images, labels, class_names, png, max_classes=max_classes, per_row=per_row)
+    if settings is not None:
+        write_settings(out_dir / SAMPLES_RECORD, settings)
     return npz, png
 
 
@@ -119,12 +177,16 @@ def generate_in_parts(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndar
         stop = min(start + part_size, len(labels))
         path = parts_dir / f"part-{start:07d}-{stop:07d}.npz"
         if path.is_file():
-            with np.load(path) as part:
-                if not (np.array_equal(part["labels"], labels[start:stop])
-                        and np.array_equal(part["seeds"], seeds[start:stop])):
-                    raise ValueError(f"{path} holds other labels or seeds than this run asks for; remove "
-                                     f"{parts_dir} to sample afresh")
-                out.append(part["images"])
+            try:
+                with np.load(path) as part:
+                    part_labels, part_seeds, part_images = part["labels"], part["seeds"], part["images"]
+            except Exception as err:  # BadZipFile, KeyError, ValueError, EOFError ... from a damaged file
+                raise DpldmError(f"{path}: unreadable part ({type(err).__name__}); remove it to sample it "
+                                 f"again") from None
+            if not (np.array_equal(part_labels, labels[start:stop]) and np.array_equal(part_seeds, seeds[start:stop])):
+                raise DpldmError(f"{path} holds other labels or seeds than this run asks for; remove "
+                                 f"{parts_dir} to sample afresh")
+            out.append(part_images)
             continue
         began = time.time()
         images, _ = generate(model, labels[start:stop], seeds[start:stop], cfg, progress=progress)

@@ -7,11 +7,13 @@ import dataclasses
 
 import pytest
 import torch
+from scipy import stats
 
 from dp_testkit import RecordingLoss, data_noise_loss, frozen, make_data, make_model, trainable, zero_loss
 from dpldm.dp.config import DPConfig
 from dpldm.dp.engine import DPSGDEngine
 from dpldm.dp.plan import make_plan
+from dpldm.dp.randomness import SeededRandom
 from dpldm.dp.sampler import PoissonSampler
 from dpldm.errors import DpldmError
 
@@ -28,9 +30,10 @@ def flat_trainable(model: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for _, p in trainable(model)])
 
 
-def test_noise_std_per_coordinate_is_sigma_c_over_b():
+@pytest.mark.parametrize("seed", [7, None], ids=["seeded", "secret"])
+def test_noise_std_per_coordinate_is_sigma_c_over_b(seed):
     sigma, c, b, steps = 1.7, 0.3, 6, 12
-    config = dataclasses.replace(CONFIG, noise_multiplier=sigma, max_grad_norm=c, steps=steps)
+    config = dataclasses.replace(CONFIG, noise_multiplier=sigma, max_grad_norm=c, steps=steps, seed=seed)
     model = make_model()
     engine = DPSGDEngine(model, sgd(model), zero_loss, make_data(), config=config)
     updates = []
@@ -41,6 +44,8 @@ def test_noise_std_per_coordinate_is_sigma_c_over_b():
     updates = torch.cat(updates)  # about 2,000 coordinates
     assert abs(updates.mean().item()) < 0.1 * sigma * c / b
     assert updates.std().item() == pytest.approx(sigma * c / b, rel=0.1)
+    # The law itself, not only its first two moments (a KS test against N(0, 1)).
+    assert stats.kstest((updates / (sigma * c / b)).numpy(), "norm").pvalue > 1e-3
 
 
 def test_frozen_parameters_stay_bit_identical():
@@ -58,11 +63,11 @@ def test_frozen_parameters_stay_bit_identical():
 
 
 def test_poisson_sampler_mean_batch_is_qn_and_empty_batches_happen():
-    sampler = PoissonSampler(num_examples=1000, sample_rate=0.05, seed=0)
+    sampler = PoissonSampler(num_examples=1000, sample_rate=0.05, random=SeededRandom(0))
     sizes = torch.tensor([len(sampler.sample()) for _ in range(400)], dtype=torch.float64)
     assert sizes.mean().item() == pytest.approx(50, rel=0.03)
     assert sizes.var().item() == pytest.approx(1000 * 0.05 * 0.95, rel=0.2)  # Binomial(N, q)
-    rare = PoissonSampler(num_examples=1000, sample_rate=0.001, seed=0)
+    rare = PoissonSampler(num_examples=1000, sample_rate=0.001, random=SeededRandom(0))
     draws = [rare.sample() for _ in range(50)]
     assert any(len(d) == 0 for d in draws)
     assert all(d.dtype == torch.long and torch.equal(d, d.unique()) for d in draws)
@@ -72,7 +77,7 @@ def test_empty_logical_batches_still_add_noise_and_step():
     config = dataclasses.replace(CONFIG, expected_batch_size=1, steps=6)  # q = 1/24: most batches are empty
     model = make_model()
     engine = DPSGDEngine(model, sgd(model), RecordingLoss(), make_data(), config=config)
-    replay = PoissonSampler(num_examples=24, sample_rate=1 / 24, seed=0)
+    replay = PoissonSampler(num_examples=24, sample_rate=1 / 24, random=SeededRandom(0))
     empty_seen = 0
     while not engine.done:
         replay.load_state_dict(engine.sampler.state_dict())

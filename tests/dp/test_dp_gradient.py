@@ -12,6 +12,7 @@ from dp_testkit import RecordingLoss, data_noise_loss, make_data, make_model, ro
 from dpldm.dp.batch import select_rows
 from dpldm.dp.clipping import accumulate_clipped
 from dpldm.dp.gradient import PrivateGradient
+from dpldm.dp.randomness import SeededRandom
 from dpldm.errors import DpldmError
 
 CPU = torch.device("cpu")
@@ -107,7 +108,7 @@ def test_no_noise_and_huge_clip_gives_the_nonprivate_mean_gradient():
     indices = torch.tensor([0, 3, 4, 9, 17])
     expected_batch = 8
     gradient = make_gradient(model, RecordingLoss(), max_grad_norm=1e9, expected_batch_size=expected_batch)
-    noisy = gradient(data, indices, generator=torch.Generator().manual_seed(5), noise_generator=torch.Generator())
+    noisy = gradient(data, indices, generator=torch.Generator().manual_seed(5), noise=SeededRandom(0))
     # Twin: the plain non-private loss with the same draws, summed, over B.
     loss = RecordingLoss()
     (loss(twin, select_rows(data, indices, CPU), torch.Generator().manual_seed(5)).sum() / expected_batch).backward()
@@ -119,7 +120,7 @@ def test_noise_is_the_whole_gradient_of_an_empty_batch():
     model = make_model()
     gradient = make_gradient(model, RecordingLoss(), noise_multiplier=1.3, max_grad_norm=0.7, expected_batch_size=4)
     noisy = gradient(make_data(), torch.empty(0, dtype=torch.long), generator=torch.Generator(),
-                     noise_generator=torch.Generator().manual_seed(11))
+                     noise=SeededRandom(11))
     twin_noise = torch.Generator().manual_seed(11)
     for got, (_, p) in zip(noisy, trainable(model), strict=True):
         expected = torch.normal(0.0, 1.3 * 0.7, p.shape, generator=twin_noise, dtype=p.dtype) / 4
@@ -135,7 +136,7 @@ def test_virtual_batches_give_the_same_update_whatever_the_physical_batch(k):
         gradient = make_gradient(make_model(), data_noise_loss, noise_multiplier=0.8, max_grad_norm=0.05,
                                  noise_multiplicity=k, max_physical_batch=physical)
         results.append(gradient(data, indices, generator=torch.Generator(),
-                                noise_generator=torch.Generator().manual_seed(2)))
+                                noise=SeededRandom(2)))
     for other in results[1:]:
         for got, want in zip(other, results[0], strict=True):
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-14)
@@ -165,7 +166,7 @@ def test_each_examples_contribution_is_clipped_to_c():
     gradient = make_gradient(make_model(), data_noise_loss, max_grad_norm=c, expected_batch_size=expected_batch)
     data = make_data(n=4)
     for i in range(4):
-        alone = gradient(data, torch.tensor([i]), generator=torch.Generator(), noise_generator=torch.Generator())
+        alone = gradient(data, torch.tensor([i]), generator=torch.Generator(), noise=SeededRandom(0))
         norm = torch.cat([g.flatten() for g in alone]).norm() * expected_batch
         assert norm <= c
         assert norm == pytest.approx(c, rel=1e-3)  # these gradients are far above C, so clipping binds

@@ -63,3 +63,23 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("DPLDM_CACHE", str(folder))
     return folder
+
+
+def held_out_facts(dataset: str = "mnist", key: int = 0, *, holdout: bool = True) -> dict:
+    """model.json facts of a generator fine-tuned on ``dataset``:train that held out the split of ``key``."""
+    from dpldm.evaluation.selection import split_facts
+
+    return {"private_data": {"name": dataset, "split": "train", "seed": key, "options": {}},
+            "holdout_validation": holdout, "validation_split": split_facts(key) if holdout else None}
+
+
+@pytest.fixture
+def held_out():
+    """held_out_facts, for tests that build other generators' facts."""
+    return held_out_facts
+
+
+@pytest.fixture
+def generator_facts() -> dict:
+    """model.json facts of a generator of the tiny 'mnist' that held out the split of key 0."""
+    return held_out_facts()

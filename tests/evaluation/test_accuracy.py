@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
+from dpldm.errors import DpldmError
+from dpldm.evaluation import selection
+from dpldm.evaluation.accuracy import CEILING, AccuracyConfig, evaluate_accuracy
 from dpldm.evaluation.classifiers import ClassifierSpec, DpdmCnn, TrainRecipe
 from dpldm.evaluation.resnets import CifarResNet, ResNeXt, WideResNet
 
@@ -21,37 +23,78 @@ def tiny_linear(*, in_channels: int, num_classes: int, image_size: int) -> nn.Mo
 TINY = ClassifierSpec("tiny", tiny_linear, None, TrainRecipe(epochs=4, batch_size=32, lr=2e-2))
 
 
-def run(synthetic: str, root: Path, **config) -> dict:
-    return evaluate_accuracy(synthetic, dataset="mnist", config=AccuracyConfig(**config), data_root=str(root),
-                             specs=[TINY])
+def run(synthetic: str, root: Path, model: dict | None = None, **config) -> dict:
+    return evaluate_accuracy(synthetic, dataset="mnist", config=AccuracyConfig(**config), model=model,
+                             data_root=str(root), specs=[TINY])
 
 
-def test_learnable_labels_give_high_accuracy(synthetic_npz: Path, tiny_root: Path) -> None:
-    result = run(str(synthetic_npz), tiny_root, seeds=(0, 1))
-    assert result["mean"] > 90.0
+def test_learnable_labels_give_high_accuracy(synthetic_npz: Path, tiny_root: Path, generator_facts: dict) -> None:
+    result = run(str(synthetic_npz), tiny_root, generator_facts, seeds=(0, 1))
+    assert result["test_accuracy"] > 90.0
     assert len(result["runs"]) == 2 and result["n_test"] == 200 and result["n_validation"] == 20
-    assert 1 <= result["runs"][0]["selected_epoch"] <= 4
     assert result["selection"]["kind"] == "private-val" and "1-DP" in result["selection"]["statement"]
+    assert result["privacy"] == result["selection"]["statement"]
 
 
-def test_shuffled_labels_give_chance(synthetic_npz: Path, tiny_root: Path, tmp_path: Path) -> None:
+def test_one_selection_over_every_classifier_seed_and_epoch(synthetic_npz: Path, tiny_root: Path,
+                                                           generator_facts: dict) -> None:
+    result = run(str(synthetic_npz), tiny_root, generator_facts, seeds=(0, 1, 2))
+    chosen = result["selected"]
+    assert result["selection"]["candidates"] == 3 * 4 and "one (classifier, seed, epoch) of 12" in result["privacy"]
+    assert 1 <= chosen["epoch"] <= 4 and chosen["seed"] in (0, 1, 2)
+    run_ = next(r for r in result["runs"] if r["seed"] == chosen["seed"])
+    assert result["test_accuracy"] == run_["test_accuracy_by_epoch"][chosen["epoch"] - 1]
+    assert set(run_) == {"classifier", "seed", "epochs", "test_accuracy_by_epoch", "train_loss", "seconds"}
+
+
+def test_selection_noise_is_secret_unless_seeded(synthetic_npz: Path, tiny_root: Path, generator_facts: dict,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two default evaluations with the same classifier seeds draw different noise; a selection_seed repeats it."""
+    draws = []
+    real = selection.laplace_noise
+
+    def spy(count, *, epsilon, rng):
+        draws.append(real(count, epsilon=epsilon, rng=rng))
+        return draws[-1]
+
+    monkeypatch.setattr(selection, "laplace_noise", spy)
+    first, second = (run(str(synthetic_npz), tiny_root, generator_facts, epochs=2) for _ in range(2))
+    assert len(draws) == 2 and draws[0].shape == (2,) and not np.array_equal(draws[0], draws[1])
+    assert first["selection"]["noise"] == "secret OS entropy" and not first["selection"]["seeded"]
+    assert "secret OS entropy" in second["privacy"]
+
+    seeded = [run(str(synthetic_npz), tiny_root, generator_facts, epochs=2, selection_seed=7) for _ in range(2)]
+    np.testing.assert_array_equal(draws[2], draws[3])
+    assert seeded[0]["selection"]["seeded"] and "NOT differentially private" in seeded[0]["privacy"]
+    assert "selection_seed=7" in seeded[0]["selection"]["noise"]
+
+
+def test_shuffled_labels_give_chance(synthetic_npz: Path, tiny_root: Path, tmp_path: Path,
+                                     generator_facts: dict) -> None:
     data = np.load(synthetic_npz)
     shuffled = tmp_path / "shuffled.npz"
     np.savez(shuffled, images=data["images"], labels=np.random.default_rng(0).permutation(data["labels"]))
-    assert run(str(shuffled), tiny_root)["mean"] < 30.0  # chance is 10%
+    assert run(str(shuffled), tiny_root, generator_facts)["test_accuracy"] < 30.0  # chance is 10%
 
 
 def test_synthetic_validation_reads_no_private_data(synthetic_npz: Path, tiny_root: Path) -> None:
     result = run(str(synthetic_npz), tiny_root, selection="synthetic-val")
     assert result["n_validation"] == 25 and result["n_train"] == 275  # 8.3% of 300 held out
-    assert "no private data" in result["selection"]["statement"]
+    assert "no privacy cost beyond the training set's" in result["privacy"]
+    assert result["selection"]["split_key"] is None
 
 
-def test_real_train_split_loses_its_validation_part(tiny_root: Path) -> None:
+def test_private_val_needs_the_generator_model(synthetic_npz: Path, tiny_root: Path) -> None:
+    with pytest.raises(DpldmError, match="needs the generator's model"):
+        run(str(synthetic_npz), tiny_root)
+
+
+def test_real_train_split_loses_its_validation_part_and_is_labelled_non_dp(tiny_root: Path) -> None:
     result = run("real:mnist:train", tiny_root)
     # About 8.3% of the 240 records are held out (membership decided per record by a keyed hash).
     assert result["validation_excluded_from_train"] and result["n_train"] + result["n_validation"] == 240
-    assert 5 <= result["n_validation"] <= 40 and result["mean"] > 75.0  # chance is 10%
+    assert 5 <= result["n_validation"] <= 40 and result["test_accuracy"] > 75.0  # chance is 10%
+    assert result["privacy"] == CEILING and "NOT differentially private" in CEILING
 
 
 @pytest.mark.parametrize("model, shape", [

@@ -76,3 +76,25 @@ def test_renders_in_headless_chromium(full_run: Path, tmp_path: Path) -> None:
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (1800, 1000)
     assert (pixels < 128).mean() > 0.01  # text and figures drawn, not a blank page
+
+
+def test_report_reads_only_the_releasable_part_and_names_the_private_files(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dpldm.runlayout import private_dir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "privacy.json").write_text(json.dumps({"accountant": "prv", "epsilon": 9.9, "delta": 1e-5}))
+    Image.new("L", (4, 4)).save(run / "epsilon.png")
+    private = private_dir(run)
+    (private / "log.jsonl").write_text(json.dumps({"step": 1, "epsilon": 0.123456789, "wall_s": 7.654321}) + "\n")
+    (private / "summary.json").write_text(json.dumps({"private_examples": 424242}))
+    page = write_report(run).read_text()
+    assert "0.123456789" not in page and "424242" not in page and "7.654321" not in page  # content: never read
+    assert "log.jsonl (training log) is private (private/log.jsonl): not shown" in page
+    assert "data:image/png;base64," in page  # epsilon.png stands in for the private log's curve
+    files = page[page.index("Files: releasable and private"):]
+    for name in ("private/log.jsonl", "private/summary.json", "private/README.txt"):
+        assert f"<td>{name}</td><td><b>PRIVATE</b></td>" in files
+    assert "<td>privacy.json</td><td>releasable</td>" in files and "<td>epsilon.png</td><td>releasable</td>" in files

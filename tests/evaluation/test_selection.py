@@ -1,4 +1,4 @@
-"""Private validation split and Laplace report-noisy-max epoch selection."""
+"""Private validation split and the one Laplace report-noisy-max selection over all candidates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpldm.evaluation.selection import (SelectionPolicy, laplace_noise, noisy_argmax, private_validation_split,
+from dpldm.evaluation.selection import (SPLIT_SCHEME, SelectionPolicy, laplace_noise, noisy_argmax,
+                                        private_validation_split, select_candidate, selection_rng, split_facts,
                                         validation_size)
 
 
@@ -67,10 +68,44 @@ def test_infinite_epsilon_is_the_plain_argmax() -> None:
     assert noisy_argmax(np.array([3, 9, 9, 1]), epsilon=float("inf"), rng=np.random.default_rng(0)) == 1
 
 
+def test_select_candidate_equals_a_loop_over_runs_and_epochs() -> None:
+    """The slow twin: the same noise, drawn in run-then-epoch order, added candidate by candidate."""
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        correct = [rng.integers(0, 30, rng.integers(1, 6)) for _ in range(rng.integers(1, 5))]
+        picked = select_candidate(correct, epsilon=0.7, rng=np.random.default_rng(trial))
+        noise = iter(laplace_noise(sum(map(len, correct)), epsilon=0.7, rng=np.random.default_rng(trial)))
+        best, where = -np.inf, None
+        for r, counts in enumerate(correct):
+            for e, c in enumerate(counts):
+                value = c + next(noise)
+                if value > best:
+                    best, where = value, (r, e)
+        assert picked == where
+
+
+def test_select_candidate_without_noise_is_the_global_argmax() -> None:
+    correct = [np.array([3, 5]), np.array([4, 9, 2]), np.array([8])]
+    assert select_candidate(correct, epsilon=float("inf"), rng=np.random.default_rng(0)) == (1, 1)
+
+
+def test_selection_rng_is_secret_by_default_and_reproducible_when_seeded() -> None:
+    assert not np.array_equal(selection_rng(None).laplace(size=8), selection_rng(None).laplace(size=8))
+    np.testing.assert_array_equal(selection_rng(3).laplace(size=8), selection_rng(3).laplace(size=8))
+
+
+def test_split_facts_name_the_scheme_and_key() -> None:
+    assert split_facts(4) == {"scheme": SPLIT_SCHEME, "key": 4, "fraction": 5_000 / 60_000}
+
+
 def test_policy_states_its_privacy_cost() -> None:
-    private = SelectionPolicy("private-val", 1.0, 5_000).state_dict()
+    private = SelectionPolicy("private-val", 1.0, 5_000, candidates=60, split_key=2).state_dict()
     assert "1-DP" in private["statement"] and "disjoint" in private["statement"]
-    assert "report-noisy-max" in private["mechanism"]
-    assert "NOT differentially private" in SelectionPolicy("private-val", float("inf"), 10).statement
-    assert SelectionPolicy("private-val", float("inf"), 10).state_dict()["epsilon"] == "inf"
-    assert "no private data" in SelectionPolicy("synthetic-val", 1.0, 10).statement
+    assert "of 60 candidates" in private["statement"] and "split key 2" in private["statement"]
+    assert "secret OS entropy" in private["statement"] and not private["seeded"]
+    assert "report-noisy-max" in private["mechanism"] and private["split_key"] == 2
+    seeded = SelectionPolicy("private-val", 1.0, 5_000, candidates=60, split_key=2, selection_seed=5)
+    assert "NOT differentially private" in seeded.statement and seeded.state_dict()["seeded"]
+    assert "NOT differentially private" in SelectionPolicy("private-val", float("inf"), 10, 3).statement
+    assert SelectionPolicy("private-val", float("inf"), 10, 3).state_dict()["epsilon"] == "inf"
+    assert "no privacy cost" in SelectionPolicy("synthetic-val", 1.0, 10, 3).statement

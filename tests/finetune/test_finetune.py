@@ -8,15 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from dpldm.bundle import build_denoiser, load_bundle
 from dpldm.cli.main import main
 from dpldm.diffusion.loss import eps_loss
 from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
+from dpldm.dp import DPSGDEngine
 from dpldm.dp.gradient import PrivateGradient
 from dpldm.finetune.trainable import ATTENTION_PROJECTIONS, TrainableSpec, select_trainable
 from dpldm.models import UNetConfig
+from dpldm.training.checkpoint import load_checkpoint
 
 def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
     return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
@@ -80,7 +83,7 @@ def test_finetune_trains_only_the_spec_and_writes_the_guarantee(tiny_public_mode
     assert main(finetune_args(tiny_public_model, out)) == 0
     before = load_file(str(tiny_public_model / "denoiser.safetensors"))
     after = load_file(str(out / "model" / "denoiser.safetensors"))
-    trained = json.loads((out / "summary.json").read_text())["trainable_modules"]
+    trained = json.loads((out / "private" / "summary.json").read_text())["trainable_modules"]
     prefixes = tuple(n + "." for n in trained)
     changed = {k for k in before if k in after and not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith(prefixes) for k in changed)
@@ -95,8 +98,14 @@ def test_finetune_trains_only_the_spec_and_writes_the_guarantee(tiny_public_mode
     assert privacy["neighbouring_relation"] == "add/remove one" and privacy["sampling"] == "Poisson"
     model = load_bundle(out / "model")
     assert model.facts["privacy"]["epsilon"] == privacy["epsilon"] and model.class_names[3] == "3"
-    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (out / "private" / "log.jsonl").read_text().splitlines()]
     assert all("loss" not in r for r in log) and log[-1]["epsilon"] == pytest.approx(privacy["epsilon"])
+    # The layout (dpldm.runlayout): what may be published at the top, what derives from private data in private/.
+    top = {p.name for p in out.iterdir()}
+    assert top == {"config.yaml", "privacy.json", "epsilon.png", "model", "private"}, top
+    assert {p.name for p in (out / "private").iterdir()} == {"README.txt", "latents.safetensors", "log.jsonl",
+                                                             "checkpoint.safetensors", "checkpoint.json",
+                                                             "summary.json"}
 
 
 def test_dry_run_json_plan(tiny_public_model, tmp_path, capsys):
@@ -107,21 +116,83 @@ def test_dry_run_json_plan(tiny_public_model, tmp_path, capsys):
         assert key in plan
     assert plan["trainable_params"] < plan["total_params"] and plan["steps"] == 4
     assert plan["sample_rate"] == pytest.approx(64 / plan["private_examples"])
-    assert not (tmp_path / "dry" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "dry").exists()  # a plan writes nothing
 
 
-def test_resume_after_kill_continues_model_and_accountant(tiny_public_model, tmp_path,
-                                                          run_killed_after_first_checkpoint):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert main(finetune_args(tiny_public_model, straight)) == 0
-    killed = run_killed_after_first_checkpoint("dpldm.finetune.stage", finetune_args(tiny_public_model, resumed))
-    assert killed.returncode == 9, killed.stderr
-    assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 2
-    assert main(finetune_args(tiny_public_model, resumed)) == 0
-    a = load_file(str(straight / "model" / "denoiser.safetensors"))
-    b = load_file(str(resumed / "model" / "denoiser.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((straight / "privacy.json").read_text()) == json.loads((resumed / "privacy.json").read_text())
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``folder``: its bytes and modification time."""
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_interrupted_runs_resume_to_the_uninterrupted_result(tiny_public_model, tmp_path, capsys, monkeypatch,
+                                                              run_killed_after_first_checkpoint):
+    # An explicit dp.seed makes a run reproducible, so a resumed run can be compared bit for bit.
+    args = lambda out: finetune_args(tiny_public_model, out, "dp.seed=3")  # noqa: E731
+    straight, killed, interrupted = tmp_path / "straight", tmp_path / "killed", tmp_path / "interrupted"
+    assert main(args(straight)) == 0
+
+    # kill -9 right after the first checkpoint (step 2 of 4).
+    crash = run_killed_after_first_checkpoint("dpldm.finetune.stage", args(killed))
+    assert crash.returncode == 9, crash.stderr
+    assert json.loads((killed / "private" / "checkpoint.json").read_text())["step"] == 2
+
+    # Ctrl-C inside the loop, at step 3: one step past the checkpoint, never saved.
+    original = DPSGDEngine.step
+
+    def step_then_interrupt(engine):
+        done = original(engine)
+        if done == 3:
+            raise KeyboardInterrupt
+        return done
+
+    monkeypatch.setattr(DPSGDEngine, "step", step_then_interrupt)
+    assert main(args(interrupted)) == 130
+    monkeypatch.setattr(DPSGDEngine, "step", original)
+    assert not (interrupted / "privacy.json").exists()
+
+    for out in (killed, interrupted):
+        spent = json.loads((out / "private" / "checkpoint.json").read_text())["epsilon"]
+        assert spent > 0
+        capsys.readouterr()
+        assert main(args(out)) == 0
+        # The resume says where it starts and what was already spent: the accountant never restarts at zero.
+        assert f"resuming from step 2, epsilon {spent:.4f} already spent" in capsys.readouterr().err
+        a = load_file(str(straight / "model" / "denoiser.safetensors"))
+        b = load_file(str(out / "model" / "denoiser.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert json.loads((straight / "privacy.json").read_text()) == json.loads((out / "privacy.json").read_text())
+        steps = [json.loads(line)["step"] for line in (out / "private" / "log.jsonl").read_text().splitlines()]
+        assert steps == [2, 4]  # the lines past the checkpoint were dropped, none written twice
+
+
+def test_a_rerun_with_other_settings_is_refused_and_touches_nothing(tiny_public_model, tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(finetune_args(tiny_public_model, out, "train.lr=0.005")) == 0
+    before = snapshot(out)
+    for change, keys in ((["train.lr=0.01"], "train.lr 0.005 -> 0.01"),
+                         (["train.lr=0.005", "trainable.from_block=4", "dp.epsilon=5"],
+                          "(changed: dp.epsilon 10.0 -> 5.0, trainable.from_block 3 -> 4)")):
+        capsys.readouterr()
+        assert main(finetune_args(tiny_public_model, out, *change)) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and keys in err and "Traceback" not in err, err
+        assert snapshot(out) == before  # config.yaml not rewritten, nothing else written
+    # Settings that cannot change the result may differ: threads, log and checkpoint intervals, the folder's path.
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    assert main(finetune_args(tiny_public_model, moved, "train.lr=0.005", "train.threads=1", "train.log_every=1",
+                              "train.checkpoint_every=3")) == 0
+    assert "resuming from step 4" in capsys.readouterr().err
+    assert (moved / "config.yaml").read_bytes() == before["config.yaml"][0]
+
+
+def test_a_finished_run_without_its_checkpoint_is_not_started_again(tiny_public_model, tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(finetune_args(tiny_public_model, out)) == 0
+    (out / "private" / "checkpoint.safetensors").unlink()
+    assert main(finetune_args(tiny_public_model, out)) == 2
+    assert "spend epsilon again" in capsys.readouterr().err
 
 
 def test_lora_trains_only_adapters_and_merges_exactly():
@@ -177,7 +248,7 @@ def test_lora_run_reports_the_adapters_it_trained(tiny_public_model, tmp_path, c
     assert main([*args, "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert main(args) == 0
-    summary = json.loads((tmp_path / "lora" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "lora" / "private" / "summary.json").read_text())
     embedder = load_file(str(tmp_path / "lora" / "model" / "denoiser.safetensors"))["conditioner.embedding.weight"]
     assert summary["trainable_params"] == plan["trainable_params"] > embedder.numel()
 
@@ -195,3 +266,27 @@ def test_lora_initialisation_depends_on_its_seed_alone():
     a, b, c = adapters(7, 0), adapters(7, 1000), adapters(8, 0)
     assert a and a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
     assert any(not torch.equal(a[n], c[n]) for n in a)
+
+
+def test_a_default_run_writes_nothing_that_regenerates_its_noise(tiny_public_model, tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        assert main(finetune_args(tiny_public_model, run)) == 0
+    for run in runs:
+        assert yaml.safe_load((run / "config.yaml").read_text())["dp"]["seed"] is None
+        privacy = json.loads((run / "privacy.json").read_text())
+        assert privacy["secret_randomness"] is True and privacy["note"] is None
+        assert json.loads((run / "model" / "model.json").read_text())["privacy"]["secret_randomness"] is True
+        (checkpoint,) = run.rglob("checkpoint.safetensors")
+        engine = load_checkpoint(checkpoint)[0]["engine"]
+        assert engine["noise"] == {"secret": True} and engine["sampler"]["random"] == {"secret": True}
+    # Same data, same config, same public model: different noise and batches, so different weights.
+    a, b = (load_file(str(run / "model" / "denoiser.safetensors")) for run in runs)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_seeded_run_says_it_is_not_private_against_the_seed(tiny_public_model, tmp_path):
+    assert main(finetune_args(tiny_public_model, tmp_path, "dp.seed=0")) == 0
+    privacy = json.loads((tmp_path / "privacy.json").read_text())
+    assert privacy["secret_randomness"] is False and "NOT private" in privacy["note"]
+    assert "NOT private" in json.loads((tmp_path / "model" / "model.json").read_text())["privacy"]["note"]

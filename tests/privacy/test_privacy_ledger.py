@@ -71,7 +71,8 @@ def test_facts_are_immutable_and_name_the_guarantee():
     assert data == {"accountant": "rdp", "noise_multiplier": 1.0, "sample_rate": 0.01, "steps": 10,
                     "delta": 1e-5, "epsilon": ledger.epsilon(), "target_epsilon": 3.0,
                     "neighbouring_relation": "add/remove one", "sampling": "Poisson",
-                    "libraries": {"opacus": data["libraries"]["opacus"]}}
+                    "libraries": {"opacus": data["libraries"]["opacus"]}, "secret_randomness": None,
+                    "note": None}
     assert isinstance(facts, PrivacyFacts) and data["libraries"]["opacus"].startswith("1.")
 
 

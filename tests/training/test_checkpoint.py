@@ -42,3 +42,39 @@ def test_ema_update_rule():
         # diffusers: decay_n = min(decay, (1 + n') / (10 + n')) with n' = optimization_step - 1 (0 at the 1st step).
         d = min(0.9, (1 + n) / (10 + n)) if n > 0 else 0.0
         torch.testing.assert_close(ema.shadow_params[0], d * prev + (1 - d) * value)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+    from safetensors.torch import save_file
+
+    from dpldm.errors import DpldmError
+    from dpldm.training import checkpoint
+
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, {"weights": torch.arange(6.0), "step": 2}, info={"step": 2})
+
+    def disk_full_mid_write(tensors, filename, metadata=None):
+        save_file(tensors, filename, metadata=metadata)  # the bytes go out, then the disk fills up
+        with open(filename, "r+b") as f:
+            f.truncate(40)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", disk_full_mid_write)
+    with pytest.raises(DpldmError, match="could not write checkpoint .*No space left on device.*previous one is kept"):
+        save_checkpoint(path, {"weights": torch.zeros(6), "step": 4}, info={"step": 4})
+    state, info = load_checkpoint(path)
+    assert state["step"] == 2 and info == {"step": 2} and torch.equal(state["weights"], torch.arange(6.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "checkpoint.safetensors"]  # no .tmp
+
+    # Interrupted (Ctrl-C) mid-write: the same, and the interrupt goes on up.
+    def interrupted(tensors, filename, metadata=None):
+        open(filename, "wb").write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"weights": torch.zeros(6), "step": 4}, info={"step": 4})
+    assert load_checkpoint(path)[0]["step"] == 2 and not (tmp_path / "checkpoint.safetensors.tmp").exists()

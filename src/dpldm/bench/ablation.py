@@ -113,7 +113,7 @@ def format_table(results: dict[str, dict[str, Any]], *, command: str) -> str:
         wall = r["stage_wall_s"]["finetune"]
         lines.append(f"| {name} | {VARIANTS[name][0]} | {r['trainable_params']:,} "
                      f"({r['trainable_params'] / r['total_params']:.1%}) | {r['epsilon']:.3f} "
-                     f"| {r['accuracy_mean']:.1f} | {r['fid']:.1f} | {wall / 60:.1f} min "
+                     f"| {r['accuracy']:.1f} | {r['fid']:.1f} | {wall / 60:.1f} min "
                      f"| {wall / max(r['steps'], 1):.2f} |")
     return "\n".join(lines)
 
@@ -134,4 +134,4 @@ def record_table(path: Path, results: dict[str, dict[str, Any]], *, command: str
 
 def summary(name: str, r: dict[str, Any]) -> str:
     return (f"{name}: {r['trainable_params']:,} trainable, epsilon {r['epsilon']:.3f}, accuracy "
-            f"{r['accuracy_mean']:.1f}%, FID {r['fid']:.1f}, fine-tune {r['stage_wall_s']['finetune'] / 60:.1f} min")
+            f"{r['accuracy']:.1f}%, FID {r['fid']:.1f}, fine-tune {r['stage_wall_s']['finetune'] / 60:.1f} min")

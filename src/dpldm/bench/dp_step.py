@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from dpldm.bench.flops import count_flops, efficiency, peak_flops
 from dpldm.cli.common import add_parser
 
 
@@ -21,11 +22,18 @@ def register(subparsers) -> None:
                         "weights): non-private (mean loss, backward, AdamW) and DP-SGD (per-example gradients by\n"
                         "opacus hooks, clipping, noise, AdamW) on the same attention-only trainable set, and a\n"
                         "DP-SGD step of the whole UNet; and the time encoding the batch (28x28 -> 7x7x3) would add\n"
-                        "to each step without the latent cache. Prints medians and ratios.")
+                        "to each step without the latent cache. Prints medians, ratios, examples/s, the FLOPs of each\n"
+                        "step (torch's FLOP counter) and their share of this CPU's peak (a large sgemm, same run).\n"
+                        "--model times a shipped model's denoiser (e.g. tiny_imagenet, the Fashion-MNIST config's).")
     parser.add_argument("--batch-size", type=int, default=128, help="examples per step")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per variant (after one warm-up)")
     parser.add_argument("--from-block", type=int, default=8, help="first trained transformer block")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--model", default=None,
+                        help="a shipped model's name or a model folder: time its denoiser (default: a random "
+                             "Omniglot-shaped UNet on 7x7x3 latents)")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="also print the K operators that take most of the DP step's time (torch profiler)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -53,17 +61,26 @@ def run(args) -> int:
     from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
     from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
     from dpldm.dp.gradient import PrivateGradient
+    from dpldm.dp.randomness import SecretRandom
     from dpldm.finetune.trainable import TrainableSpec, count_params, select_trainable
     from dpldm.models.unet import UNetConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    unet_cfg = UNetConfig(sample_size=7, latent_channels=3, block_out_channels=(32, 64), attention_head_dim=16,
-                          cross_attention_dim=64)
+    if args.model:
+        from dpldm.public_models import resolve_model
+
+        model = resolve_model(args.model)
+        unet_cfg, num_classes, latent_shape = model.unet_cfg, len(model.class_names), model.latent_shape
+        weights = model.denoiser.state_dict()
+    else:
+        unet_cfg = UNetConfig(sample_size=7, latent_channels=3, block_out_channels=(32, 64), attention_head_dim=16,
+                              cross_attention_dim=64)
+        num_classes, latent_shape, weights = 10, (3, 7, 7), None
     schedule = train_scheduler(DiffusionConfig())
     B = args.batch_size
-    data = {"latents": torch.randn(B, 3, 7, 7), "labels": torch.randint(0, 10, (B,))}
+    data = {"latents": torch.randn(B, *latent_shape), "labels": torch.randint(0, num_classes, (B,))}
     indices = torch.arange(B)
 
     def loss_fn(module, batch, generator):
@@ -72,17 +89,19 @@ def run(args) -> int:
 
     def variant(spec: TrainableSpec, private: bool):
         """-> (one training step, trainable parameter count)."""
-        denoiser = build_denoiser(unet_cfg, 10).train()
+        denoiser = build_denoiser(unet_cfg, num_classes).train()
+        if weights is not None:
+            denoiser.load_state_dict(weights)
         select_trainable(denoiser, spec)
         params = [p for p in denoiser.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-4)
-        gen, noise_gen = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+        gen, noise = torch.Generator().manual_seed(1), SecretRandom()  # the default: secret noise
         if private:
             grad = PrivateGradient(denoiser, loss_fn, max_grad_norm=1.0, noise_multiplier=1.0,
                                    expected_batch_size=B, max_physical_batch=B)
 
             def step():
-                for p, g in zip(grad.params, grad(data, indices, generator=gen, noise_generator=noise_gen)):
+                for p, g in zip(grad.params, grad(data, indices, generator=gen, noise=noise)):
                     p.grad = g
                 opt.step()
         else:
@@ -104,14 +123,26 @@ def run(args) -> int:
     (nonprivate, trainable), (dp, _), (full_dp, full_trainable) = (
         variant(attention, private=False), variant(attention, private=True), variant(full, private=True))
     nonprivate_s, dp_s, full_dp_s = interleaved_medians([nonprivate, dp, full_dp], args.repeats)
+    peak = peak_flops()
     result = {
+        "model": args.model or "random omniglot-shaped", "latent_shape": list(latent_shape),
         "batch_size": B, "threads": torch.get_num_threads(), "from_block": args.from_block,
         "trainable_params": trainable, "full_trainable_params": full_trainable,
         "nonprivate_s": round(nonprivate_s, 4), "dp_s": round(dp_s, 4), "full_dp_s": round(full_dp_s, 4),
         "dp_over_nonprivate": round(dp_s / nonprivate_s, 3),
         "attention_dp_over_full_dp": round(dp_s / full_dp_s, 3),
         "encode_s": round(encode_s, 4), "latent_cache_speedup": round((dp_s + encode_s) / dp_s, 3),
+        "dp_examples_per_s": round(B / dp_s, 1), "nonprivate_examples_per_s": round(B / nonprivate_s, 1),
+        "peak_gflop_per_s": round(peak / 1e9, 1),
+        "nonprivate": efficiency(count_flops(nonprivate), nonprivate_s, peak),
+        "dp": efficiency(count_flops(dp), dp_s, peak),
     }
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            dp()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile))
     if args.json:
         print(json.dumps(result))
     else:

@@ -1,7 +1,7 @@
 """`dpldm bench quality`: one DPImageBench row, end to end, from the shipped public model.
 
 Stages, each resumable: DP fine-tuning (resumes from its checkpoint) -> class-balanced sampling (saved in parts)
--> downstream accuracy (private-validation selection, the evaluation protocol) -> FID with precision/recall. Each
+-> downstream accuracy (one private-validation selection, the evaluation protocol) -> FID with precision/recall. Each
 finished stage leaves ``OUT/<stage>.json``; a rerun of the same command skips finished stages and continues the
 unfinished one. The result goes to ``OUT/result.json`` and, as one table row, to BENCHMARKS.md.
 """
@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
+from dpldm.runsettings import refuse_other_settings
+from dpldm.training.runlog import RESULT_NEUTRAL
 
 # dataset -> its fine-tuning config (which names the public model it starts from).
 DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune"}
@@ -53,10 +55,10 @@ class QualitySettings:
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "quality", "One benchmark row: DP fine-tune, sample, accuracy, FID",
                         "From the shipped public model: DP fine-tuning on the private train split, class-balanced\n"
-                        "sampling, downstream accuracy (epoch chosen on the private validation split with\n"
-                        "Laplace noise) and FID (N synthetic against N private-train images). Rerunning the same\n"
-                        "command resumes: finished stages are skipped, fine-tuning and sampling continue where\n"
-                        "they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
+                        "sampling, downstream accuracy (one classifier epoch chosen on the private validation\n"
+                        "split with Laplace noise) and FID (N synthetic against N private-train images).\n"
+                        "Rerunning the same command resumes: finished stages are skipped, fine-tuning and\n"
+                        "sampling continue where they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
     parser.add_argument("--dataset", required=True, help=f"private dataset ({', '.join(DATASETS)})")
     parser.add_argument("--epsilon", type=float, required=True, help="target epsilon of the fine-tuning")
     parser.add_argument("--out", default=None, help="run folder (default: runs/bench/DATASET-epsEPSILON)")
@@ -116,6 +118,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     from dpldm.evaluation.backends import inception_backend
     from dpldm.evaluation.classifiers import CLASSIFIERS
     from dpldm.evaluation.fid_eval import evaluate_fid
+    from dpldm.evaluation.split_binding import read_model_facts
     from dpldm.finetune.stage import FinetuneConfig, finetune
     from dpldm.public_models import resolve_model
     from dpldm.synthesis import SampleConfig, class_balanced_labels, generate_in_parts, image_seeds, save_samples
@@ -146,13 +149,14 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
                 "npz": str(npz), "grid": str(grid)}
 
     def accuracy() -> dict[str, Any]:
-        # The epoch is chosen on the private validation split that fine-tuning held out (same split seed).
+        # One candidate is chosen on the private validation split that fine-tuning held out (key from model.json).
         acc_cfg = AccuracyConfig(classifiers=settings.classifiers, epochs=settings.classifier_epochs,
-                                 selection="private-val", epsilon=settings.epsilon, split_seed=cfg.data.seed)
+                                 selection="private-val", epsilon=settings.epsilon)
         specs = [replace(CLASSIFIERS[name], image_size=settings.classifier_image_size or CLASSIFIERS[name].image_size)
                  for name in settings.classifiers]
         return evaluate_accuracy(str(out / "samples.npz"), dataset=settings.dataset, config=acc_cfg,
-                                 data_root=data_root, specs=specs, log=say if progress else None)
+                                 model=read_model_facts(out / "finetune" / "model"), data_root=data_root,
+                                 specs=specs, log=say if progress else None)
 
     def fid() -> dict[str, Any]:
         features = extractor or inception_backend(settings.features, progress=progress)
@@ -166,7 +170,9 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
               "sample": {"n_samples": settings.n_samples, "steps": settings.sample_steps,
                          "guidance": settings.guidance, "clip_latents": settings.clip_latents},
               "accuracy": {"classifiers": list(settings.classifiers), "epochs": settings.classifier_epochs,
-                           "image_size": settings.classifier_image_size},
+                           "image_size": settings.classifier_image_size,
+                           # Results of the per-run selections (with validation counts) are not reused.
+                           "selection": "one report-noisy-max over all candidates"},
               "fid": {"n": settings.fid_n, "features": getattr(extractor, "name", settings.features)}}
     results, upstream = {}, {}
     for name, fn in stages.items():
@@ -188,9 +194,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "steps": ft["steps"],
         "trainable_params": ft["trainable_params"],
         "total_params": ft["total_params"],
-        "accuracy_mean": acc["mean"],
-        "accuracy_std": acc["std"],
-        "accuracy_by_classifier": acc["mean_by_classifier"],
+        "accuracy": acc["test_accuracy"],
+        "accuracy_selected": acc["selected"],
         "selection": acc["selection"],
         "fid": fd["fid"],
         "precision": fd["precision"],
@@ -209,21 +214,25 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     return result
 
 
+# What may differ in a finished fine-tuning stage's config without changing its result (its folder, threads, how
+# often it logs and checkpoints): the fine-tuning run itself allows the same (``dpldm.training.runlog``).
+STAGE_RESULT_NEUTRAL = tuple(f"finetune.config.{key}" for key in RESULT_NEUTRAL)
+
+
 def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
               inputs: dict[str, Any], commit: str = "unknown") -> dict[str, Any]:
     """``fn()``'s result, saved to OUT/<name>.json with its wall time, ``inputs`` (what it was computed from) and
     the ``commit`` of the code that computed it.
 
     A saved result is returned as it is when it was computed from the same inputs; from other inputs it is an
-    error, so a rerun with other settings never mixes stale results into a row.
+    error (``dpldm.runsettings``, as for every run folder), so a rerun with other settings never mixes stale
+    results into a row.
     """
     path = out / f"{name}.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        if saved.get("inputs") != inputs:
-            raise DpldmError(f"{path} was computed with other settings than this run's (changed: "
-                             f"{', '.join(changed_keys(saved.get('inputs') or {}, inputs))}); use another --out, "
-                             f"or delete {path} and the stages after it")
+        refuse_other_settings(f"{path} was computed", saved.get("inputs") or {}, inputs, ignore=STAGE_RESULT_NEUTRAL,
+                              remedy=f"use another --out, or delete {path} and the stages after it")
         say(f"{name}: done earlier ({path})")
         return saved
     say(f"{name}: running")
@@ -234,18 +243,6 @@ def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Calla
     result["commit"] = commit
     write_json(path, result)
     return result
-
-
-def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -273,7 +270,7 @@ def format_row(result: dict[str, Any]) -> str:
     minutes = " / ".join(f"{wall[name] / 60:.0f}" for name in STAGES) + " min"
     pr = (f"{result['precision']:.3f} / {result['recall']:.3f}" if result["precision"] is not None else "-")
     return (f"| {result['dataset']} | {result['target_epsilon']:g} ({result['epsilon']:.3f}) "
-            f"| {result['accuracy_mean']:.1f} ± {result['accuracy_std']:.1f} "
+            f"| {result['accuracy']:.1f} "
             f"| {result['fid']:.1f} ({result['fid_n_synthetic']:,} vs {result['fid_n_reference']:,}) | {pr} "
             f"| {result['n_synthetic']:,} | {minutes} | {result['commit']} | {result['cores']} "
             f"| `{result['command']}` |")
@@ -296,6 +293,6 @@ def record_row(path: Path, result: dict[str, Any]) -> None:
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy_mean']:.1f}% "
+    return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy']:.1f}% "
             f"(CNN), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
             f"result: {result['out']}/result.json")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+from dpldm.bench.flops import count_flops, efficiency, peak_flops
 from dpldm.cli.common import add_clip_latents, add_parser
 
 
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "sample", "Images per second of sampling (DDIM)",
                         "Samples --n class-balanced images from a model (default: the shipped Omniglot model, 28x28)\n"
-                        "with DDIM, batch --batch-size, and prints images per second (latent sampling + decoding).")
+                        "with DDIM, batch --batch-size, and prints images per second (latent sampling + decoding),\n"
+                        "the FLOPs per image (torch's FLOP counter) and their share of this CPU's peak (a large\n"
+                        "sgemm, measured in the same run).")
     parser.add_argument("--model", default="omniglot", help="model folder or shipped model name")
     parser.add_argument("--n", type=int, default=500, help="images to sample")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
@@ -33,9 +36,15 @@ def run(args) -> int:
     cfg = SampleConfig(steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
                        clip_latents=args.clip_latents)
     _, rate = generate(model, labels, image_seeds(0, args.n), cfg, progress=False)
+    # FLOPs per image, counted on a small batch of the same sampler (they do not depend on the batch size).
+    probe = min(args.n, 10)
+    flops = count_flops(lambda: generate(model, labels[:probe], image_seeds(0, probe), cfg, progress=False)) / probe
     result = {"model": args.model, "image_size": model.image_size, "images": args.n, "steps": args.steps,
               "batch_size": args.batch_size, "guidance": args.guidance,
               "clip_latents": args.clip_latents, "threads": torch.get_num_threads(),
-              "images_per_s": round(rate, 2)}
+              "images_per_s": round(rate, 2), "peak_gflop_per_s": round(peak_flops() / 1e9, 1)}
+    result.update(efficiency(int(flops * rate), 1.0, result["peak_gflop_per_s"] * 1e9))
+    result["gflop_per_image"] = round(flops / 1e9, 4)
+    del result["gflop"]  # per second of sampling, not per image: the line above names it
     print(json.dumps(result) if args.json else "\n".join(f"{k:14s} {v}" for k, v in result.items()))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,10 +57,32 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
                         help="download a missing dataset from its official URL (checksummed)")
 
 
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (NaN and inf refused, as they silently give NaN outputs)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_clip_latents(parser: argparse.ArgumentParser) -> None:
     """--clip-latents C, parsed into SampleConfig.clip_latents (0 -> None: off)."""
     def clip(text: str) -> float | None:
-        value = float(text)
+        value = finite_float(text)
         if not value >= 0:
             raise argparse.ArgumentTypeError(f"must be 0 (off) or positive, got {text}")
         return value or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import yaml
@@ -41,17 +42,22 @@ def register(subparsers: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from dpldm.data import REGISTRY, data_root
+    from dpldm.data import REGISTRY, DataError, data_root
     from dpldm.data.registry import dataset_status
 
     root = data_root(args.data_root)
+    explicit = args.data_root or os.environ.get("DPLDM_DATA")
+    if explicit and not root.is_dir():  # a typo must not read as "every dataset is missing"
+        given = "--data-root" if args.data_root else "$DPLDM_DATA"
+        raise DataError(f"data root {root} ({given}) is not a folder")
     rows = [(spec.name, dataset_status(spec, root), ", ".join(spec.splits), spec.description)
             for spec in sorted(REGISTRY.values(), key=lambda s: s.name)]
     widths = [max(len(r[i]) for r in rows + [("NAME", "STATUS", "SPLITS", "")]) for i in range(3)]
     print(f"{'NAME':<{widths[0]}}  {'STATUS':<{widths[1]}}  {'SPLITS':<{widths[2]}}  DESCRIPTION")
     for row in rows:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
-    print(f"\ndata root: {root.resolve()}  (--data-root, else $DPLDM_DATA, else ./data)")
+    absent = "" if root.is_dir() else " (no such folder yet)"
+    print(f"\ndata root: {root.resolve()}{absent}  (--data-root, else $DPLDM_DATA, else ./data)")
     return 0
 
 

@@ -38,19 +38,24 @@ def _register_accuracy(metrics) -> None:
     from dpldm.evaluation.classifiers import CLASSIFIERS
 
     parser = add_parser(metrics, "accuracy", "Train classifiers on the synthetic set, test them on the real test set",
-                        description="Train classifiers on the synthetic set and test them on the real test set. The "
-                        "epoch is selected without the test set: by default on a held-out validation part of the "
-                        "PRIVATE train set with Laplace(1/epsilon) noise on the correct-count (epsilon-DP, "
-                        "report-noisy-max), as DPImageBench.")
+                        description="Train classifiers on the synthetic set and test them on the real test set. One "
+                        "(classifier, seed, epoch) of all runs is selected without the test set: by default on the "
+                        "validation part of the PRIVATE train set that the generator's fine-tuning held out (read "
+                        "from --model's model.json), by one report-noisy-max with Laplace(1/epsilon) noise from "
+                        "secret OS entropy on the correct-counts (epsilon-DP), as DPImageBench. Only the selected "
+                        "candidate, its test accuracy and test-set curves are output, never validation counts.")
     _common(parser)
+    parser.add_argument("--model", default=None,
+                        help="the generator of --synthetic: its model folder, its fine-tuning run folder or a shipped "
+                        "model's name; private-val selection reads its model.json for the split fine-tuning held out")
     parser.add_argument("--classifier", default="cnn", choices=[*CLASSIFIERS, "all"],
                         help="cnn: DPDM's 3-conv CNN (CPU-friendly); resnet/wrn/resnext: DPImageBench's (GPU); "
                         "all: resnet, wrn, resnext")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs; None: the classifier's own")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
     parser.add_argument("--selection", default="private-val", choices=SELECTIONS,
-                        help="how the epoch is chosen: a private validation split with Laplace noise (DP), "
-                        "or a held-out part of the synthetic set (free)")
+                        help="how the reported candidate is chosen: the private validation split with Laplace noise "
+                        "(DP), or a held-out part of the synthetic set (free)")
     parser.add_argument("--epsilon", type=float, default=1.0,
                         help="privacy budget of the private-val selection (Laplace scale 1/epsilon); inf = no noise. "
                         "It composes in parallel with the generator's (disjoint records): free while <= its epsilon")
@@ -96,6 +101,7 @@ def _fid(args: argparse.Namespace) -> int:
 def _accuracy(args: argparse.Namespace) -> int:
     from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
     from dpldm.evaluation.classifiers import GPU_CLASSIFIERS
+    from dpldm.evaluation.split_binding import read_model_facts
 
     if not (args.epsilon > 0):
         raise DpldmError(f"--epsilon must be positive (or inf), got {args.epsilon}")
@@ -104,8 +110,9 @@ def _accuracy(args: argparse.Namespace) -> int:
                             selection=args.selection, epsilon=args.epsilon, batch_size=args.batch_size,
                             device=args.device)
     progress = (lambda line: print(line, file=sys.stderr)) if args.json else print  # JSON alone on stdout
-    result = evaluate_accuracy(args.synthetic, dataset=args.dataset, config=config, data_root=args.data_root,
-                               log=progress)
+    model = read_model_facts(args.model) if args.model is not None else None
+    result = evaluate_accuracy(args.synthetic, dataset=args.dataset, config=config, model=model,
+                               data_root=args.data_root, log=progress)
     _emit(args, result, _accuracy_text(result))
     return 0
 
@@ -128,8 +135,12 @@ def _fid_text(r: dict[str, Any]) -> str:
 
 
 def _accuracy_text(r: dict[str, Any]) -> str:
-    lines = [f"{run['classifier']:>8} seed {run['seed']}: test accuracy {run['test_accuracy']:.2f}% "
-             f"(epoch {run['selected_epoch']} of {run['epochs']})" for run in r["runs"]]
-    lines.append(f"mean {r['mean']:.2f}%  std {r['std']:.2f}  over {len(r['runs'])} run(s)")
+    chosen = r["selected"]
+    lines = [f"{run['classifier']:>8} seed {run['seed']}: test accuracy by epoch "
+             f"{', '.join(f'{a:.2f}' for a in run['test_accuracy_by_epoch'])}" for run in r["runs"]]
+    lines.append(f"selected: {chosen['classifier']} seed {chosen['seed']} epoch {chosen['epoch']}: "
+                 f"test accuracy {r['test_accuracy']:.2f}%")
     lines.append(f"selection: {r['selection']['statement']}")
+    if r["privacy"] != r["selection"]["statement"]:
+        lines.append(f"privacy: {r['privacy']}")
     return "\n".join(lines)

@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except DpldmError as err:
         print(f"dpldm {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder that cannot be written, a full disk ...: one line naming the file
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"dpldm {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"dpldm {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=None, help="logical (optimizer) steps")
     parser.add_argument("--epochs", type=float, default=None, help="expected passes over the data")
     parser.add_argument("--delta", type=float, default=1e-5, help="delta of (epsilon, delta)-DP")
+    parser.add_argument("--allow-large-delta", action="store_true",
+                        help="accept a delta of at least 1/dataset size (refused by default: it promises nothing)")
     parser.add_argument("--accountant", choices=ACCOUNTANTS, default="prv", help="privacy accountant")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -66,11 +68,25 @@ def _steps(args: argparse.Namespace, sample_rate: float) -> int:
     return steps_for_epochs(epochs=args.epochs, sample_rate=sample_rate)
 
 
+def _check_delta(args: argparse.Namespace, sample_rate: float) -> None:
+    """Refuse delta >= 1/N: with --dataset-size N is known; otherwise delta >= q already means delta >= 1/N, since
+    q = B/N with an expected batch size B of at least one example."""
+    if args.allow_large_delta or not 0 < args.delta < 1:
+        return  # (0, 1) itself is checked by the accountant
+    if args.dataset_size is not None and args.delta * args.dataset_size >= 1:
+        raise DpldmError(f"--delta {args.delta:g} is not below 1/dataset size = {1 / args.dataset_size:.3g}, so it "
+                         f"promises nothing; lower it, or pass --allow-large-delta")
+    if args.delta >= sample_rate:
+        raise DpldmError(f"--delta {args.delta:g} is at least the sample rate {sample_rate:g}, so at least "
+                         f"1/dataset size, and promises nothing; lower it, or pass --allow-large-delta")
+
+
 def run(args: argparse.Namespace) -> int:
     if (args.noise_multiplier is None) == (args.epsilon is None):
         raise DpldmError("give exactly one of --noise-multiplier (to get epsilon) or --epsilon (to get sigma)")
     sample_rate = _sample_rate(args)
     steps = _steps(args, sample_rate)
+    _check_delta(args, sample_rate)
     common = dict(sample_rate=sample_rate, steps=steps, delta=args.delta, accountant=args.accountant)
     sigma = args.noise_multiplier
     if sigma is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpldm.data.checks import DataError, checked, user_path
+from dpldm.data.checks import DataError, checked, describe, user_path
 from dpldm.data.folder import decode_files
 from dpldm.data.images import LabelledImages
 from dpldm.data.splits import sample_indices
@@ -37,13 +37,13 @@ def read_caption_table(path: Path) -> list[tuple[str, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read as UTF-8 text ({err})") from None
+        raise DataError(f"{path}: cannot read as UTF-8 text ({describe(err)})") from None
     pairs = []
     if path.suffix.lower() == ".csv":
         try:
             rows = list(csv.DictReader(text.splitlines()))
         except csv.Error as err:
-            raise DataError(f"{path}: not valid CSV ({err})") from None
+            raise DataError(f"{path}: not valid CSV ({describe(err)})") from None
         for i, row in enumerate(rows):
             where = f"{path} line {i + 2}"
             pairs.append((_pick(row, FILE_KEYS, where), _pick(row, TEXT_KEYS, where)))

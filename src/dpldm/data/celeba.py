@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpldm.data.checks import DataError, checked
+from dpldm.data.checks import DataError, checked, describe
 from dpldm.data.folder import decode_files
 from dpldm.data.images import LabelledImages
 from dpldm.data.splits import sample_indices
@@ -25,7 +25,7 @@ def _lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8", errors="strict").splitlines()
     except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read as text ({err})") from None
+        raise DataError(f"{path}: cannot read as text ({describe(err)})") from None
 
 
 def read_attributes(path: Path) -> tuple[list[str], tuple[str, ...], np.ndarray]:

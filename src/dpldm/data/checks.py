@@ -29,6 +29,10 @@ def checked(path: Path | str, name: str, images: np.ndarray, labels: np.ndarray,
         raise DataError(f"{path}: images must be uint8 pixels 0..255, got {images.dtype}")
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
         raise DataError(f"{path}: images must be (N, H, W) or (N, H, W, 3), got shape {images.shape}")
+    if not len(images):
+        raise DataError(f"{path}: holds no images")
+    if min(images.shape[1:3]) < 1:
+        raise DataError(f"{path}: images of {images.shape[2]}x{images.shape[1]} pixels")
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"{path}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
@@ -41,6 +45,12 @@ def checked(path: Path | str, name: str, images: np.ndarray, labels: np.ndarray,
         raise DataError(f"{path}: {len(images)} images but {len(captions)} captions")
     return LabelledImages(np.ascontiguousarray(images), labels.astype(np.int64), tuple(class_names), name,
                           None if captions is None else tuple(captions))
+
+
+def describe(err: BaseException, limit: int = 120) -> str:
+    """``Type: message`` of a library's exception, as one short line (messages can quote raw file bytes)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def index_names(count: int) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dpldm.data.checks import DataError, checked
+from dpldm.data.checks import DataError, checked, describe
 from dpldm.data.images import LabelledImages
 
 CIFAR10_FOLDER, CIFAR10_ARCHIVE = "cifar-10-batches-py", "cifar-10-python.tar.gz"
@@ -56,7 +56,7 @@ def unpickle_batch(raw: bytes, where: str) -> dict[bytes, Any]:
     try:
         batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as err:  # UnpicklingError, EOFError, ValueError ... from a truncated or foreign file
-        raise DataError(f"{where}: not a CIFAR python batch ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: not a CIFAR python batch ({describe(err)})") from None
     if not isinstance(batch, dict):
         raise DataError(f"{where}: not a CIFAR python batch (holds a {type(batch).__name__}, not a dict)")
     return batch
@@ -70,7 +70,10 @@ def read_members(source: Path, names: Sequence[str]) -> dict[str, tuple[bytes, s
             path = source / name
             if not path.is_file():
                 raise DataError(f"{source}: missing {name} (expected the official CIFAR python batches)")
-            found[name] = (path.read_bytes(), str(path))
+            try:
+                found[name] = (path.read_bytes(), str(path))
+            except OSError as err:
+                raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
         return found
     try:
         with tarfile.open(source, "r:*") as tar:
@@ -79,7 +82,8 @@ def read_members(source: Path, names: Sequence[str]) -> dict[str, tuple[bytes, s
                 if member.isfile() and base in names:
                     found[base] = (tar.extractfile(member).read(), f"{source}:{member.name}")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{source}: truncated or corrupt archive ({err}); delete it and download it again") from None
+        raise DataError(f"{source}: truncated or corrupt archive ({describe(err)}); delete it and download it "
+                        f"again") from None
     missing = [n for n in names if n not in found]
     if missing:
         raise DataError(f"{source}: archive has no {', '.join(missing)} (not the official CIFAR archive?)")
@@ -98,7 +102,7 @@ def batch_arrays(batch: dict[bytes, Any], where: str, label_key: bytes) -> tuple
         raise DataError(f"{where}: 'data' must be uint8 rows of 3072 = 3x32x32 pixels, got {shape}")
     try:
         labels = np.asarray(batch[label_key], dtype=np.int64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"{where}: '{label_key.decode()}' is not a list of integers") from None
     if labels.shape != (len(data),):
         raise DataError(f"{where}: {len(data)} images but {labels.size} labels")
@@ -108,7 +112,10 @@ def batch_arrays(batch: dict[bytes, Any], where: str, label_key: bytes) -> tuple
 def _names(meta: dict[bytes, Any], key: bytes, where: str) -> tuple[str, ...]:
     if key not in meta:
         raise DataError(f"{where}: meta file has no '{key.decode()}' entry")
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta[key])
+    names = meta[key]
+    if not isinstance(names, (list, tuple)):
+        raise DataError(f"{where}: meta file's '{key.decode()}' is not a list of names")
+    return tuple(n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names)
 
 
 def _load(source: Path, split: str, name: str, files: dict[str, tuple[str, ...]], meta_file: str,

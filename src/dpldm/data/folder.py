@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dpldm.data.checks import DataError, checked, user_path
+from dpldm.data.checks import DataError, checked, describe, user_path
 from dpldm.data.images import LabelledImages
 from dpldm.data.splits import sample_indices
 
@@ -25,15 +25,53 @@ MODES = ("auto", "L", "RGB")
 
 def image_files(folder: Path) -> list[Path]:
     """The image files directly inside ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in entries(folder) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def entries(folder: Path) -> list[Path]:
+    """``folder.iterdir()``, with an unreadable folder a DataError naming it."""
+    try:
+        return list(folder.iterdir())
+    except OSError as err:
+        raise DataError(f"{folder}: cannot list the folder ({err.strerror or err})") from None
 
 
 def open_image(source: Path | bytes, where: str) -> Image.Image:
     """Open one image lazily (header only); an unreadable one is a DataError naming it."""
     try:
         return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except PermissionError as err:
+        raise DataError(f"{where}: cannot read ({err.strerror})") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"{where}: not a readable image ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: not a readable image ({describe(err)})") from None
+    except Exception as err:  # Pillow's format plugins raise SyntaxError, struct.error, DecompressionBombError ...
+        raise DataError(f"{where}: not a readable image ({describe(err)})") from None
+
+
+def is_gray(mode: str) -> bool:
+    return mode in GRAY_MODES or mode.startswith("I;16")
+
+
+def convert(img: Image.Image, mode: str, where: str) -> Image.Image:
+    """``img`` decoded in ``mode`` ('L' or 'RGB'); corrupt data is a DataError naming ``where``.
+
+    Pillow's own ``convert`` clips wide greyscale pixels to 255, so a 16-bit PNG would come out all but white: 16-bit
+    pixels are scaled to 8 bits instead, and 32-bit integer or float pixels are kept only when they are 0..255.
+    """
+    try:
+        if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+            pixels = np.asarray(img)
+            if img.mode.startswith("I;16"):
+                pixels = np.round(pixels.astype(np.float64) / 257.0)
+            elif not (np.isfinite(pixels).all() and pixels.min() >= 0 and pixels.max() <= 255):
+                raise DataError(f"{where}: {img.mode} pixels outside 0..255 (wide or float pixels); save the image "
+                                f"with 8-bit channels")
+            img = Image.fromarray(pixels.astype(np.uint8), "L")
+        return img.convert(mode)
+    except DataError:
+        raise
+    except Exception as err:  # OSError for truncated data (found only when the pixels are decoded), and others
+        raise DataError(f"{where}: truncated or corrupt image ({describe(err)})") from None
 
 
 def decode_files(files: Sequence[Path], *, mode: str = "auto", size: int | None = None) -> np.ndarray:
@@ -50,13 +88,12 @@ def decode_files(files: Sequence[Path], *, mode: str = "auto", size: int | None 
     if not files:
         raise DataError("no image files to decode")
     if mode == "auto":
-        mode = "L" if all(open_image(f, str(f)).mode in GRAY_MODES for f in files) else "RGB"
+        mode = "L" if all(is_gray(open_image(f, str(f)).mode) for f in files) else "RGB"
     out = np.empty(0, dtype=np.uint8)
     for i, path in enumerate(files):
-        try:
-            img = open_image(path, str(path)).convert(mode)
-        except (OSError, ValueError) as err:  # truncated data is found only when the pixels are decoded
-            raise DataError(f"{path}: truncated or corrupt image ({err})") from None
+        img = convert(open_image(path, str(path)), mode, str(path))
+        if min(img.size) < 1:
+            raise DataError(f"{path}: an image of {img.size[0]}x{img.size[1]} pixels")
         if size is not None:
             shrink = min(img.size) > size
             img = ImageOps.fit(img, (size, size), method=Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC)
@@ -74,7 +111,7 @@ def list_class_folders(root: Path) -> tuple[list[Path], np.ndarray, tuple[str, .
     """(files, labels (N,) int64, class names) of ``root/<class>/<image>``, classes sorted by folder name."""
     if not root.is_dir():
         raise DataError(f"{root}: not a folder (expected one sub-folder of images per class)")
-    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = sorted(d for d in entries(root) if d.is_dir() and not d.name.startswith("."))
     files: list[Path] = []
     labels: list[int] = []
     names: list[str] = []

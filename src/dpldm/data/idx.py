@@ -9,6 +9,7 @@ naming the file.
 from __future__ import annotations
 
 import gzip
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dpldm.data.checks import DataError, checked
+from dpldm.data.checks import DataError, checked, describe
 from dpldm.data.images import LabelledImages
 
 UNSIGNED_BYTE = 0x08
@@ -28,7 +29,8 @@ def gunzip(raw: bytes, where: str) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as err:  # EOFError: truncated; BadGzipFile (OSError): bad header/CRC
-        raise DataError(f"{where}: truncated or corrupt gzip file ({err}); delete it and download it again") from None
+        raise DataError(f"{where}: truncated or corrupt gzip file ({describe(err)}); delete it and download it "
+                        f"again") from None
 
 
 def parse_idx(raw: bytes, where: str, ndim: int) -> np.ndarray:
@@ -49,7 +51,7 @@ def parse_idx(raw: bytes, where: str, ndim: int) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{where}: IDX header cut short ({len(raw)} bytes; truncated)")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected_bytes = int(np.prod(dims, dtype=np.int64))
+    expected_bytes = math.prod(dims)  # Python ints: four uint32 dimensions can overflow int64
     if len(raw) - header != expected_bytes:
         raise DataError(f"{where}: header says {kind} of shape {dims} = {expected_bytes} bytes, but the file "
                         f"holds {len(raw) - header} (truncated or corrupt)")
@@ -76,7 +78,7 @@ def read_idx_in_zip(archive: Path, member: str, ndim: int) -> np.ndarray:
     except KeyError:
         raise DataError(f"{archive}: has no member {member}") from None
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{archive}: truncated or corrupt zip file ({err})") from None
+        raise DataError(f"{archive}: truncated or corrupt zip file ({describe(err)})") from None
     if raw[:2] == GZIP_MAGIC:
         raw = gunzip(raw, where)
     return parse_idx(raw, where, ndim)
@@ -125,7 +127,7 @@ def load_idx_split_in_zip(archive: Path, prefix: str, name: str, class_names: Se
         with zipfile.ZipFile(archive) as zf:
             members = zf.namelist()
     except (zipfile.BadZipFile, OSError) as err:
-        raise DataError(f"{archive}: truncated or corrupt zip file ({err})") from None
+        raise DataError(f"{archive}: truncated or corrupt zip file ({describe(err)})") from None
 
     def member(kind: str) -> str:
         stem = f"{prefix}-{kind}-ubyte"

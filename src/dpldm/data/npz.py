@@ -13,18 +13,27 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from dpldm.data.checks import DataError, checked, index_names, user_path
+from dpldm.data.checks import DataError, checked, describe, index_names, user_path
 from dpldm.data.images import LabelledImages
 from dpldm.data.splits import sample_indices
 
 
 def open_npz(path: Path) -> np.lib.npyio.NpzFile:
-    """Open an archive lazily (arrays are read on access); unreadable = DataError naming it."""
+    """Open an archive lazily (arrays are read on access); unreadable = DataError naming it.
+
+    The message says what is wrong and nothing more: the file may be someone's only copy of their private data,
+    so it never advises deleting it.
+    """
     try:
-        return np.load(path, allow_pickle=False)
-    except Exception as err:  # zipfile.BadZipFile, ValueError, EOFError, OSError ...
-        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}); "
-                        f"truncated? delete it and fetch it again") from None
+        archive = np.load(path, allow_pickle=False)
+    except OSError as err:  # missing, unreadable (permissions), a folder ...
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+    except Exception as err:  # zipfile.BadZipFile, ValueError (pickled data), EOFError ...
+        raise DataError(f"{path}: not a readable .npz archive ({describe(err)}); truncated, or another "
+                        f"format?") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array under another name
+        raise DataError(f"{path}: holds one .npy array, not an .npz archive of named arrays")
+    return archive
 
 
 def npz_array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
@@ -34,7 +43,7 @@ def npz_array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray
     try:
         return archive[key]
     except Exception as err:  # zipfile.BadZipFile, zlib.error, ValueError (short read) ...
-        raise DataError(f"{path}: array '{key}' is corrupt or truncated ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: array '{key}' is corrupt or truncated ({describe(err)})") from None
 
 
 def decode_jpeg_bytes(blob: np.ndarray, offsets: np.ndarray, index: np.ndarray, path: Path) -> np.ndarray:
@@ -103,6 +112,9 @@ def _images_layout(images: np.ndarray, path: Path) -> np.ndarray:
     if images.dtype != np.uint8:
         hint = " (for floats in [0, 1] save (x * 255).round().astype(np.uint8))" if images.dtype.kind == "f" else ""
         raise DataError(f"{path}: images must be uint8 pixels 0..255, got {images.dtype}{hint}")
+    if images.ndim not in (3, 4):
+        raise DataError(f"{path}: images must be (N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W), got shape "
+                        f"{images.shape}")
     if images.ndim == 4 and images.shape[-1] not in (1, 3) and images.shape[1] in (1, 3):
         images = images.transpose(0, 2, 3, 1)
     if images.ndim == 4 and images.shape[-1] == 1:
@@ -130,10 +142,34 @@ def load_user_npz(root: Path, split: str, path: str = "") -> LabelledImages:
     else:
         labels = np.zeros(len(images), dtype=np.int64)
     if "classes" in archive.files:
-        names = tuple(str(c) for c in npz_array(archive, "classes", file))
+        classes = npz_array(archive, "classes", file)
+        if classes.ndim != 1:
+            raise DataError(f"{file}: 'classes' must be a 1-D array of names, got shape {classes.shape}")
+        names = tuple(str(c) for c in classes)
+    elif y_key in archive.files:
+        names = index_names(count_classes(labels, file, y_key))
     else:
-        names = index_names(int(labels.max()) + 1) if len(labels) and y_key in archive.files else ("image",)
+        names = ("image",)
     return checked(file, file.stem, images, labels, names)
+
+
+def count_classes(labels: np.ndarray, path: Path, key: str) -> int:
+    """K for labels that are exactly 0..K-1, each used at least once (names '0'..'K-1' are then safe to make).
+
+    A stray label (15 among 0..9) would otherwise add six empty classes to everything trained on the set, and its
+    released class names; such labels need a ``classes`` array naming every class.
+    """
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: '{key}' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    if not len(labels):
+        return 0
+    found = np.unique(labels)
+    if found[0] < 0 or found[-1] != len(found) - 1:
+        gap = next((int(c) for i, c in enumerate(found) if c != i), int(found[-1]))
+        raise DataError(f"{path}: '{key}' holds {len(found)} distinct labels from {found[0]} to {found[-1]}, not "
+                        f"0..{len(found) - 1} (label {gap} is out of sequence); fix the labels, or add a 'classes' "
+                        f"array naming every class")
+    return len(found)
 
 
 def load_imagenet_batches(files: Sequence[Path], name: str, size: int, limit: int | None = None,

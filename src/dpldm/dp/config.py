@@ -14,7 +14,10 @@ class DPConfig:
     """DP-SGD with Poisson sampling, flat per-example clipping and Gaussian noise (see ``dpldm.dp.engine``)."""
 
     epsilon: float | None = 10.0  # target epsilon of the whole run; None: no target (then noise_multiplier is required)
-    delta: float = 1e-5  # delta of (epsilon, delta)-DP; keep it below 1 / dataset size
+    delta: float = 1e-5  # delta of (epsilon, delta)-DP; must be below 1 / dataset size (see allow_large_delta)
+    # delta >= 1/N is refused: at that delta, publishing one random private example in full meets the guarantee.
+    # true accepts it anyway (e.g. to reproduce a paper's setting); the accountants still refuse a negative epsilon.
+    allow_large_delta: bool = False
     max_grad_norm: float = 1.0  # C: per-example L2 clipping bound, over all trainable parameters together
     expected_batch_size: int = 256  # B: expected examples per logical step; Poisson sample rate q = B / N
     epochs: float | None = None  # expected passes over the data; steps = ceil(epochs / q). Set this or steps
@@ -23,7 +26,9 @@ class DPConfig:
     accountant: Accountant = "prv"  # "prv" (opacus PRV, as DP-LDM), "rdp" (opacus RDP) or "pld" (dp-accounting)
     noise_multiplicity: int = 1  # K: (t, noise) draws per example, averaged inside its gradient before clipping
     max_physical_batch: int = 256  # most rows (examples x K) in one forward/backward pass; bounds memory
-    seed: int = 0  # seeds Poisson sampling, the loss's (t, noise) draws and the DP noise
+    # None (default): Poisson sampling and the DP noise come from secret OS entropy, fresh per run. An integer seeds
+    # them for a reproducible run, which is NOT private against anyone who knows it (tests and debugging only).
+    seed: int | None = None
 
     def validate(self) -> None:
         if self.epsilon is None and self.noise_multiplier is None:

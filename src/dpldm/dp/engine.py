@@ -20,13 +20,19 @@ Wiring a model::
     engine.close()
 
 Checkpoints hold the module's, the optimizer's and the engine's ``state_dict``; restoring all three continues the
-run exactly as if it had not stopped. The engine returns nothing computed from the private data but the update:
-losses and sampled batch sizes are not covered by the privacy guarantee, and are not reported.
+run with the same plan and ledger. By default the sampling and the noise come from secret OS entropy
+(``dpldm.dp.randomness``), which no checkpoint holds, so a resumed run draws fresh; with an explicit ``DPConfig.seed``
+it continues exactly as if it had not stopped (and is not private against the seed's holders).
+
+The engine returns nothing computed from the private data but the update: losses and sampled batch sizes are not
+covered by the privacy guarantee, and are not reported.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import secrets
+import warnings
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -37,10 +43,20 @@ from dpldm.dp.batch import Batch, num_rows
 from dpldm.dp.config import DPConfig
 from dpldm.dp.gradient import LossFn, PrivateGradient
 from dpldm.dp.plan import DPPlan, make_plan
+from dpldm.dp.randomness import DPRandom, SecretRandom, SeededRandom
 from dpldm.dp.sampler import PoissonSampler
 from dpldm.errors import DpldmError
 from dpldm.privacy.facts import PrivacyFacts
 from dpldm.privacy.ledger import PrivacyLedger
+
+
+class SeededRunWarning(UserWarning):
+    """A DP run whose sampling and noise follow a known seed: reproducible, and not private against its holders."""
+
+
+SEEDED_WARNING = ("dp.seed is set: Poisson sampling and the DP noise are reproducible from it, so this run is NOT "
+                  "private against anyone who knows the seed (use it for tests and debugging only; leave dp.seed "
+                  "null for a private run)")
 
 
 class DPSGDEngine:
@@ -54,7 +70,8 @@ class DPSGDEngine:
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, data: Batch, *,
                  config: DPConfig) -> None:
-        self.plan: DPPlan = make_plan(config, dataset_size=num_rows(data))
+        self.dataset_size = num_rows(data)
+        self.plan: DPPlan = make_plan(config, dataset_size=self.dataset_size)
         self.data = data
         self.optimizer = optimizer
         self.gradient = PrivateGradient(
@@ -62,11 +79,20 @@ class DPSGDEngine:
             expected_batch_size=self.plan.expected_batch_size, noise_multiplicity=config.noise_multiplicity,
             max_physical_batch=config.max_physical_batch)
         device = self.gradient.params[0].device
-        sampler_seed, loss_seed, noise_seed = (int(s) for s in np.random.SeedSequence(config.seed).generate_state(3))
+        # Sampling and noise hide the private data: secret OS entropy unless a seed asks for a reproducible run.
+        if config.seed is None:
+            self.random: DPRandom = SecretRandom()
+            sampler_random = self.random
+            loss_seed = secrets.randbits(63)  # the loss's (t, noise) draws need no secrecy, only a fresh seed
+        else:
+            warnings.warn(SEEDED_WARNING, SeededRunWarning, stacklevel=2)
+            sampler_seed, loss_seed, noise_seed = (int(s) for s in
+                                                   np.random.SeedSequence(config.seed).generate_state(3))
+            sampler_random = SeededRandom(sampler_seed)
+            self.random = SeededRandom(noise_seed, device)
         self.sampler = PoissonSampler(num_examples=num_rows(data), sample_rate=self.plan.sample_rate,
-                                      seed=sampler_seed)
+                                      random=sampler_random)
         self.loss_generator = torch.Generator(device).manual_seed(loss_seed)  # the loss's (t, noise) draws
-        self.noise_generator = torch.Generator(device).manual_seed(noise_seed)  # the DP noise (not a CSPRNG)
         self.ledger = PrivacyLedger(accountant=self.plan.accountant, noise_multiplier=self.plan.noise_multiplier,
                                     sample_rate=self.plan.sample_rate, delta=self.plan.delta)
 
@@ -90,8 +116,7 @@ class DPSGDEngine:
         # Sample the logical batch.
         indices = self.sampler.sample()  # [b]
         # Noisy mean of clipped per-example gradients.
-        noisy = self.gradient(self.data, indices, generator=self.loss_generator,
-                              noise_generator=self.noise_generator)
+        noisy = self.gradient(self.data, indices, generator=self.loss_generator, noise=self.random)
         # Update the model.
         for p, grad in zip(self.gradient.params, noisy, strict=True):
             p.grad = grad
@@ -108,22 +133,33 @@ class DPSGDEngine:
 
     def facts(self) -> PrivacyFacts:
         """The privacy guarantee of the steps taken so far, for ``privacy.json``."""
-        return self.ledger.facts(target_epsilon=self.plan.target_epsilon)
+        facts = self.ledger.facts(target_epsilon=self.plan.target_epsilon)
+        notes = [] if self.random.secret else [SEEDED_WARNING]
+        if self.plan.delta * self.dataset_size >= 1:  # only with dp.allow_large_delta (make_plan refuses it otherwise)
+            notes.append(f"delta {self.plan.delta:g} is not below 1/N (N = {self.dataset_size}): a mechanism that "
+                         f"publishes one record outright meets such a guarantee (allowed by dp.allow_large_delta)")
+        return replace(facts, secret_randomness=self.random.secret, note=" ".join(notes) or None)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the module and the optimizer, which the caller saves beside it."""
+        """Everything but the module and the optimizer, which the caller saves beside it. A private file: with a
+        seed it holds the generator states that regenerate the noise; in secret mode it holds none."""
         return {"plan": asdict(self.plan), "sampler": self.sampler.state_dict(),
                 "loss_generator": self.loss_generator.get_state(),
-                "noise_generator": self.noise_generator.get_state(), "ledger": self.ledger.state_dict()}
+                "noise": self.random.state_dict(), "ledger": self.ledger.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["plan"] != asdict(self.plan):
             changed = sorted(k for k, v in asdict(self.plan).items() if state["plan"].get(k) != v)
             raise DpldmError(f"cannot resume: the DP plan changed ({', '.join(changed)}); resume with the same "
                              f"DP config and data")
+        saved_secret = state["noise"].get("secret", False)
+        if saved_secret != self.random.secret:
+            raise DpldmError("cannot resume: the run was started with "
+                             + ("secret randomness; dp.seed must stay null" if saved_secret else
+                                "dp.seed set (reproducible, not private against the seed's holders); keep the seed"))
         self.sampler.load_state_dict(state["sampler"])
         self.loss_generator.set_state(state["loss_generator"])
-        self.noise_generator.set_state(state["noise_generator"])
+        self.random.load_state_dict(state["noise"])
         self.ledger.load_state_dict(state["ledger"])
 
     def close(self) -> None:

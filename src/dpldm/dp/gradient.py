@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from dpldm.dp.batch import Batch, num_rows, repeat_rows, select_rows
 from dpldm.dp.clipping import accumulate_clipped
 from dpldm.dp.opacus_fastpath import install as install_opacus_fastpath
+from dpldm.dp.randomness import DPRandom
 from dpldm.errors import DpldmError
 
 install_opacus_fastpath()  # per-example gradients stored without opacus's zero-filled copy (see that module)
@@ -105,13 +106,13 @@ class PrivateGradient:
         return grads
 
     def __call__(self, data: Batch, indices: Tensor, *, generator: torch.Generator,
-                 noise_generator: torch.Generator) -> list[Tensor]:
+                 noise: DPRandom) -> list[Tensor]:
         """g^ of formula (3) for the logical batch ``indices`` ([b], rows of ``data``): one tensor per param.
 
         The batch is processed in chunks of at most ``max_physical_batch`` rows (examples x K); only the running
         sum of clipped gradients is kept between chunks. Noise is drawn once, after the last chunk; apart from the
         loss's own draws (see ``LossFn``) the result does not depend on the chunk size. ``generator`` feeds the
-        loss's draws; ``noise_generator`` the Gaussian noise.
+        loss's draws; ``noise`` the Gaussian noise (see ``dpldm.dp.randomness``: secret unless reproducible).
         """
         device = self.params[0].device
         sums = [torch.zeros_like(p) for p in self.params]
@@ -124,8 +125,7 @@ class PrivateGradient:
         # Add noise.
         std = self.noise_multiplier * self.max_grad_norm
         for total in sums:
-            total.add_(torch.normal(0.0, std, total.shape, generator=noise_generator, dtype=total.dtype,
-                                    device=total.device))
+            total.add_(noise.normal(tuple(total.shape), std=std, dtype=total.dtype, device=total.device))
         # Divide by the expected batch size B, not the sampled b (which is private).
         return [total / self.expected_batch_size for total in sums]
 

@@ -24,13 +24,24 @@ class DPPlan:
     epsilon: float  # spent after ``steps`` steps
 
 
+def check_delta_for_dataset(config: DPConfig, dataset_size: int) -> None:
+    """Refuse delta >= 1/N unless ``allow_large_delta``: the mechanism that publishes one uniformly chosen example
+    in full is (0, 1/N)-DP, so such a delta promises nothing."""
+    if dataset_size >= 1 and config.delta * dataset_size >= 1 and not config.allow_large_delta:
+        raise DpldmError(f"dp.delta {config.delta:g} is not below 1/N = {1 / dataset_size:.3g} for the "
+                         f"{dataset_size} private examples, so it promises nothing (releasing one example in full "
+                         f"meets it); lower dp.delta, or set dp.allow_large_delta: true to accept it")
+
+
 def make_plan(config: DPConfig, *, dataset_size: int) -> DPPlan:
     """Resolve q, the number of steps and sigma (calibrated to the target when not given) for ``dataset_size``."""
     config.validate()
     if dataset_size < 1:
         raise DpldmError(f"the private dataset is empty (dataset_size={dataset_size})")
+    check_delta_for_dataset(config, dataset_size)
     if config.expected_batch_size > dataset_size:
-        raise DpldmError(f"expected_batch_size {config.expected_batch_size} exceeds the dataset size {dataset_size}")
+        raise DpldmError(f"dp.expected_batch_size {config.expected_batch_size} exceeds the dataset size "
+                         f"{dataset_size} (private examples); lower it")
     sample_rate = config.expected_batch_size / dataset_size
     if config.steps is not None:
         steps = config.steps

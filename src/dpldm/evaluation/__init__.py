@@ -1,5 +1,5 @@
-"""Evaluation of synthetic images: downstream accuracy (DP-respecting epoch selection), FID, precision/recall,
-and the HTML report of a run folder.
+"""Evaluation of synthetic images: downstream accuracy (one DP selection on a private validation split), FID,
+precision/recall, and the HTML report of a run folder.
 
 Kept import-light: the fine-tuning stage imports ``private_validation_split`` to exclude the validation records.
 """

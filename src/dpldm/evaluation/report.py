@@ -57,9 +57,25 @@ def curves_section(run: RunFolder) -> str:
         steps, values = run.series(key)
         if len(steps):
             parts.append(_img(curve_png(steps, values, ylabel=key, title=title, log_y=log_y), title))
+        elif key == "epsilon" and run.epsilon_png is not None:  # a DP run keeps its log private; the plot is not
+            parts.append(f"<p>epsilon.png:</p>{_img(run.epsilon_png, title)}")
+        elif key == "loss" and run.privacy is not None:
+            parts.append(_absent("No training loss: a DP run's losses are statistics of the private data, never "
+                                 "recorded."))
         else:
             parts.append(_absent(f"No '{key}' in log.jsonl." if run.log else f"No {title} (log.jsonl is absent)."))
     return "".join(parts)
+
+
+def files_section(run: RunFolder) -> str:
+    """Every file of the run folder: what may be published with this page, and what must stay private."""
+    if not run.files:
+        return _absent("The run folder is empty.")
+    rows = "".join(f"<tr><td>{html.escape(path)}</td><td>{'releasable' if ok else '<b>PRIVATE</b>'}</td>"
+                   f"<td>{html.escape(what)}</td></tr>" for path, ok, what in run.files)
+    return ("<p>Files at the top level and in <code>model/</code> may be published; everything under "
+            "<code>private/</code> is derived from the private data without DP and must never be.</p>"
+            f"<table><tr><th>file</th><th>may be published</th><th>what</th></tr>{rows}</table>")
 
 
 def metrics_section(run: RunFolder) -> str:
@@ -73,7 +89,10 @@ def metrics_section(run: RunFolder) -> str:
         scalars = [(k, v) for k, v in result.items() if not isinstance(v, (dict, list))]
         if isinstance(result.get("selection"), dict) and "statement" in result["selection"]:
             scalars.append(("selection", result["selection"]["statement"]))
-        scalars += [(f"mean {k}", v) for k, v in (result.get("mean_by_classifier") or {}).items()]
+        if isinstance(result.get("selected"), dict):
+            chosen = result["selected"]
+            scalars.append(("selected", f"{chosen.get('classifier')} seed {chosen.get('seed')} "
+                                        f"epoch {chosen.get('epoch')}"))
         parts.append(f"<h3>{html.escape(name)}</h3>{_table(scalars)}"
                      f"<details><summary>full JSON</summary><pre>{html.escape(json.dumps(result, indent=2))}</pre>"
                      f"</details>")
@@ -95,6 +114,7 @@ def build_report(run: RunFolder) -> str:
         ("Training curves", curves_section(run)),
         ("Metrics", metrics_section(run)),
         ("Privacy ledger", privacy_section(run)),
+        ("Files: releasable and private", files_section(run)),
         ("Resolved config", f"<pre>{html.escape(run.config_text)}</pre>" if run.config_text is not None
          else _absent("No config.yaml.")),
     ]

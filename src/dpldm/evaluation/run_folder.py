@@ -2,7 +2,12 @@
 
 A run folder (see STYLE.md, "self-describing runs") may hold: config.yaml (resolved config), log.jsonl (one JSON
 object per line, with ``step``, ``loss`` and for DP runs ``epsilon``), privacy.json (the ledger), samples.npz
-(images, labels), samples.png (a grid), metrics.json (from ``dpldm evaluate --out``).
+(images, labels), samples.png (a grid), epsilon.png, metrics.json (from ``dpldm evaluate --out``).
+
+Only the releasable part is read (``dpldm.runlayout``): the report lies beside it and may be published with it.
+Of ``private/`` (a DP run's log, checkpoint, latents) the report names the files, never their content. Per-epoch
+validation counts, which an older ``dpldm evaluate`` wrote into metrics.json (noise-free counts of private records),
+are dropped on reading.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dpldm.errors import DpldmError
+from dpldm.runlayout import PRIVATE, describe
 
 ARTEFACTS = {
     "config.yaml": "resolved config",
@@ -24,6 +30,8 @@ ARTEFACTS = {
     "samples.png": "sample grid image",
     "metrics.json": "evaluation metrics",
 }
+# Keys an older `dpldm evaluate accuracy` wrote: noise-free counts and accuracies of private validation records.
+PRIVATE_METRIC_KEYS = ("validation_correct", "validation_accuracy")
 
 
 @dataclass
@@ -35,7 +43,9 @@ class RunFolder:
     sample_images: np.ndarray | None = None  # uint8 (N, H, W) | (N, H, W, 3)
     sample_labels: np.ndarray | None = None  # int64 (N,)
     samples_png: bytes | None = None
+    epsilon_png: bytes | None = None
     metrics: dict[str, Any] | None = None
+    files: list[tuple[str, bool, str]] = field(default_factory=list)  # (path, releasable, what), runlayout.describe
     notes: list[str] = field(default_factory=list)  # what is absent or could not be read
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -83,14 +93,30 @@ def _read_samples(path: Path, run: RunFolder) -> None:
         run.notes.append(f"samples.npz: unreadable ({type(err).__name__})")
 
 
+def drop_private_counts(value: Any) -> int:
+    """Remove PRIVATE_METRIC_KEYS from every dict nested in ``value`` (in place); returns how many were removed."""
+    removed = 0
+    if isinstance(value, dict):
+        for key in PRIVATE_METRIC_KEYS:
+            removed += value.pop(key, None) is not None
+        values = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return 0
+    return removed + sum(drop_private_counts(v) for v in values)
+
+
 def read_run_folder(path: str | Path) -> RunFolder:
     """Everything readable in ``path``; DpldmError only when the folder itself is missing."""
     folder = Path(path)
     if not folder.is_dir():
         raise DpldmError(f"run folder {folder} not found")
-    run = RunFolder(folder)
+    run = RunFolder(folder, files=describe(folder))
     for name, what in ARTEFACTS.items():
-        if not (folder / name).is_file():
+        if (folder / PRIVATE / name).is_file():
+            run.notes.append(f"{name} ({what}) is private ({PRIVATE}/{name}): not shown")
+        elif not (folder / name).is_file():
             run.notes.append(f"{name} ({what}) is absent")
     if (folder / "config.yaml").is_file():
         run.config_text = (folder / "config.yaml").read_text(errors="replace")
@@ -100,8 +126,13 @@ def read_run_folder(path: str | Path) -> RunFolder:
         run.privacy = _read_json(folder / "privacy.json", run)
     if (folder / "metrics.json").is_file():
         run.metrics = _read_json(folder / "metrics.json", run)
+        if removed := drop_private_counts(run.metrics):
+            run.notes.append(f"metrics.json: {removed} noise-free private validation count field(s) (written by an "
+                             f"older dpldm) left out of the report; remove them before publishing metrics.json")
     if (folder / "samples.npz").is_file():
         _read_samples(folder / "samples.npz", run)
     if (folder / "samples.png").is_file():
         run.samples_png = (folder / "samples.png").read_bytes()
+    if (folder / "epsilon.png").is_file():
+        run.epsilon_png = (folder / "epsilon.png").read_bytes()
     return run

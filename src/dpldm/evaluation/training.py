@@ -1,7 +1,8 @@
 """Training one classifier on (synthetic) images and scoring every epoch on held-out sets.
 
 Scores are correct-counts per epoch; which epoch to report is decided afterwards by ``selection`` from the
-validation counts alone, so the test counts never influence the choice.
+validation counts alone, so the test counts never influence the choice. The validation counts may be noise-free
+counts of private records: they are returned to the caller and never logged.
 """
 
 from __future__ import annotations
@@ -102,5 +103,5 @@ def train_and_score(model: nn.Module, recipe: TrainRecipe, train: LabelledTensor
         losses.append(total / max(seen, 1))
         if log is not None:
             log(f"  epoch {epoch + 1}/{recipe.epochs}: loss {losses[-1]:.4f}, "
-                f"validation {val_correct[-1]}/{len(validation)}")
+                f"test accuracy {100.0 * test_correct[-1] / len(test):.2f}%")
     return EpochScores(np.array(val_correct), np.array(test_correct), np.array(losses))

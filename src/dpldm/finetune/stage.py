@@ -27,13 +27,16 @@ from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
-from dpldm.evaluation.selection import private_validation_split
+from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.public_models import resolve_model
+from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents, module_digest
-from dpldm.training.runlog import RunLog, open_run, plot_curves
+from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.settings import check_train_settings
 
 
 @dataclass
@@ -49,6 +52,9 @@ class FinetuneTrainConfig:
     # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean.
     new_class_rows: Literal["public", "mean"] = "public"
     threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def validate(self) -> None:
+        check_train_settings(self)
 
 
 @dataclass
@@ -106,12 +112,14 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     # across images), so z_i is a fixed function of x_i alone: caching z is per-example pre-processing and
     # changes nothing in the privacy analysis.
     run = Path(cfg.out_dir)
+    make_plan(cfg.dp, dataset_size=len(index))  # delta, batch size and epsilon checked before anything is encoded
     z = None
     if encode:
         x = prepare(private.images[index.numpy()], size=cfg.data.image_size, channels=cfg.data.channels,
                     fit=cfg.data.fit)
         key = cache_key(data=to_dict(cfg.data), index=index.tolist(), autoencoder=module_digest(model.vae))
-        z = cached_latents(run / "latents.safetensors", key, model.vae, x, progress=progress) * model.scale_factor
+        z = cached_latents(private_dir(run) / "latents.safetensors", key, model.vae, x,
+                           progress=progress) * model.scale_factor
 
     # New private classes get embedding rows of their own (the null row is kept).
     denoiser = model.denoiser
@@ -133,8 +141,18 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
 
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
              progress: bool = True) -> dict:
-    """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model."""
+    """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model, and what must
+    stay private (latents, checkpoint, log, summary) to out_dir/private (``dpldm.runlayout``)."""
     run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
+    ckpt_path = run / PRIVATE / "checkpoint.safetensors"
+    if (run / "checkpoint.safetensors").is_file():
+        raise DpldmError(f"{run} has the layout of an older dpldm: move its checkpoint.safetensors, checkpoint.json, "
+                         f"latents.safetensors, log.jsonl and summary.json into {run / PRIVATE} to resume it")
+    if not ckpt_path.is_file() and (run / "privacy.json").is_file():
+        # Its checkpoint (with the accountant) is gone: starting afresh would spend epsilon again on the same data
+        # while privacy.json went on stating one run's.
+        raise DpldmError(f"{run} holds a finished DP run but not its checkpoint {ckpt_path}; a new run there would "
+                         f"spend epsilon again unrecorded: use another --out")
     prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress)
     plan_summary = prep.summary(cfg.dp)  # before training: merging LoRA at export removes the adapters it counts
     model, denoiser = prep.model, prep.model.denoiser
@@ -156,12 +174,13 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     total = engine.plan.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
     ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
-    ckpt_path = run / "checkpoint.safetensors"
     parts = dict(model=denoiser, optimizer=opt, scheduler=sched, engine=engine,
                  **({"ema": ema} if ema is not None else {}))
     if ckpt_path.is_file():
         restore(ckpt_path, **parts)
-    log = RunLog(run, resume_step=engine.steps_done)
+        say_resumed(engine.steps_done, engine.epsilon())
+    record_config(cfg, run)
+    log = RunLog(private_dir(run), resume_step=engine.steps_done)
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, capture(**parts), info={"step": engine.steps_done, "stage": "finetune",
@@ -172,6 +191,9 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     while not engine.done:
         # One logical DP-SGD step; the LR schedule and EMA follow logical steps, never physical batches.
         step = engine.step()
+        if non_finite(params):  # the weights after the noisy update: released anyway, so the check costs no privacy
+            bar.close()
+            raise non_finite_error(step, f"lower train.lr ({cfg.train.lr:g}) and run again")
         sched.step()
         if ema is not None:
             ema.step(params)
@@ -192,11 +214,14 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     facts = engine.facts()
     (run / "privacy.json").write_text(facts.to_json())
     model.facts = {**model.facts, "privacy": json.loads(facts.to_json()), "private_data": to_dict(cfg.data),
+                   # Which private validation split evaluation may select on (split_binding reads these).
+                   "holdout_validation": cfg.holdout_validation,
+                   "validation_split": split_facts(cfg.data.seed) if cfg.holdout_validation else None,
                    "public_model": str(cfg.public_model), "trainable": to_dict(cfg.trainable),
                    "finetune_steps": engine.steps_done}
     save_bundle(run / "model", model)
     plot_curves(log.read(), run / "epsilon.png", keys=("epsilon",), title="privacy spent")
     summary = {**plan_summary, "epsilon_spent": facts.epsilon, "model": str(run / "model"),
                "wall_s": round(time.time() - start, 1)}
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    (private_dir(run) / "summary.json").write_text(json.dumps(summary, indent=2))  # exact counts: private
     return summary

@@ -24,6 +24,10 @@ class PrivacyFacts:
     neighbouring_relation: str = NEIGHBOURING_RELATION
     sampling: str = SAMPLING
     libraries: tuple[tuple[str, str], ...] = field(default=())  # (package, version) that computed epsilon
+    # Whether sampling and noise came from secret OS entropy (the DP engine states it; None: not stated). False: a
+    # seeded run, NOT private against anyone who knows the seed; ``note`` says so.
+    secret_randomness: bool | None = None
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -17,8 +17,11 @@ from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
+from dpldm.runlayout import private_dir
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
-from dpldm.training.runlog import RunLog, open_run, plot_curves
+from dpldm.training.guards import non_finite, non_finite_error
+from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.settings import check_train_settings
 
 
 @dataclass
@@ -34,6 +37,9 @@ class AutoencoderTrainConfig:
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds the split, initialisation and batches
     threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def validate(self) -> None:
+        check_train_settings(self)
 
 
 @dataclass
@@ -78,7 +84,8 @@ def reconstruction_metrics(vae, x: torch.Tensor, batch_size: int = 256) -> dict[
 
 def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = None, download: bool = False,
                       progress: bool = True) -> dict:
-    """Train (or resume) the autoencoder; writes the run folder and returns the metrics."""
+    """Train (or resume) the autoencoder; writes the run folder and returns the metrics (those of ``eval_private``
+    sets, keyed ``private:NAME:SPLIT``, are written to ``out_dir/private/metrics.json`` only)."""
     run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     ckpt_path = run / "checkpoint.safetensors"
 
@@ -96,6 +103,9 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
     parts = dict(model=vae, optimizer=opt, scheduler=sched, generator=gen)
     step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
+    if step:
+        say_resumed(step)
+    record_config(cfg, run)
     log = RunLog(run, resume_step=step)
 
     def checkpoint() -> None:
@@ -118,6 +128,10 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
+        if not torch.isfinite(loss) or non_finite(vae.parameters()):
+            bar.close()
+            raise non_finite_error(step + 1, f"lower train.lr ({cfg.train.lr:g}) and run again",
+                                   what="the loss or a weight")
         sched.step()
         step += 1
         bar.update(1)
@@ -129,21 +143,25 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
             checkpoint()
     bar.close()
 
-    # Report reconstruction quality: held-out public, and private sets never trained on.
+    # Report reconstruction quality: held-out public, and private sets never trained on. The private sets' numbers
+    # are exact statistics of private images, so they go to run/private/, never beside the releasable files.
     metrics = {"public_holdout": reconstruction_metrics(vae, x_hold)}
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    private = {}
     for pcfg in cfg.eval_private:
         try:
             priv = load_images(pcfg, root=data_root)
         except DpldmError as err:  # a missing private set only drops its line from the report
-            metrics[f"private:{pcfg.name}:{pcfg.split}"] = {"skipped": str(err)}
+            private[f"private:{pcfg.name}:{pcfg.split}"] = {"skipped": str(err)}
             continue
         xp = prepare(priv.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=pcfg.fit)
-        metrics[f"private:{pcfg.name}:{pcfg.split}"] = reconstruction_metrics(vae, xp)
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        private[f"private:{pcfg.name}:{pcfg.split}"] = reconstruction_metrics(vae, xp)
+    if private:
+        (private_dir(run) / "metrics.json").write_text(json.dumps(private, indent=2))
     save_reconstruction_grid(vae, x_hold[:32], run / "reconstructions.png")
     plot_curves(log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
     export_autoencoder(vae, cfg.model, run / "autoencoder")
-    return metrics
+    return {**metrics, **private}
 
 
 @torch.no_grad()

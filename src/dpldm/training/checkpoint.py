@@ -3,21 +3,21 @@
 A training state is any nesting of dicts and lists holding tensors and JSON values (model and optimizer state
 dicts, EMA, generator states, step). ``flatten`` moves the tensors out under dotted keys and leaves a JSON
 skeleton; the skeleton also travels inside the safetensors header, so the one file written last (by an atomic
-rename) is the whole checkpoint, and an interrupted save never leaves a half-written one behind.
+rename) is the whole checkpoint, and an interrupted or failed save never leaves a half-written one behind.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from dpldm.bundle import sha256_file
 from dpldm.errors import DpldmError
 
 _TENSOR = "__tensor__"
@@ -64,13 +64,36 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], *, info: dict[str, 
     skeleton, tensors = flatten(state)
     header = {"skeleton": json.dumps(skeleton), "info": json.dumps(info or {})}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=header)
+    # Write a temporary file, flush it to disk, then rename it over the previous checkpoint: a failed write (a full
+    # disk, a kill) leaves the previous checkpoint whole, never a mix of the two.
+    try:
+        save_file(tensors, str(tmp), metadata=header)
+        _fsync(tmp)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, (OSError, SafetensorError)):
+            raise DpldmError(f"could not write checkpoint {path} ({type(err).__name__}: {err}); the previous one "
+                             f"is kept") from None
+        raise
     os.replace(tmp, path)
+    try:
+        _fsync(path.parent)  # the rename itself; some filesystems cannot sync a folder, and lose only that
+    except OSError:
+        pass
     side = {"file": path.name, "sha256": sha256_file(path), **(info or {})}
     tmp_json = path.with_suffix(".json.tmp")
     tmp_json.write_text(json.dumps(side, indent=2))
     os.replace(tmp_json, path.with_suffix(".json"))
     return path
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a rename after it never exposes unwritten data."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,14 +110,6 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "skeleton" not in header:
         raise DpldmError(f"{path}: not a dpldm training checkpoint (no state skeleton in its header)")
     return unflatten(json.loads(header["skeleton"]), tensors), json.loads(header.get("info", "{}"))
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def capture(**parts: Any) -> dict[str, Any]:

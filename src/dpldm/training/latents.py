@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -43,11 +44,21 @@ def encode_dataset(vae, x: torch.Tensor, *, batch_size: int = 256, progress: boo
 
 
 def cached_latents(path: Path, key: str, vae, x: torch.Tensor, *, progress: bool = True) -> torch.Tensor:
-    """Latents of x from ``path`` if it holds the same ``key``, else encode and write them."""
+    """Latents of x from ``path`` if it holds the same ``key``, else encode and write them.
+
+    The cache is only ever a copy: a file that cannot be read (truncated, say) or that holds NaN is encoded anew
+    and replaced, with a warning, never an error.
+    """
     if path.is_file():
-        with safe_open(str(path), framework="pt") as f:
-            if (f.metadata() or {}).get("key") == key:
-                return f.get_tensor("latents")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                if (f.metadata() or {}).get("key") == key:
+                    z = f.get_tensor("latents")
+                    if bool(torch.isfinite(z).all()):
+                        return z
+                    raise ValueError("non-finite latents")
+        except Exception as err:  # SafetensorError, OSError, ValueError ...: any damage means "encode again"
+            warnings.warn(f"{path}: latent cache unreadable ({type(err).__name__}); encoding the images again")
     # Contiguous, as the copy read back from the file is, so a run sees the same tensor whether the cache was hit
     # or not (the encoder's output can carry channels-last strides; the DP engine's select_rows says why it matters).
     z = encode_dataset(vae, x, progress=progress).contiguous()

@@ -11,7 +11,7 @@ import torch
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle
+from dpldm.bundle import LatentDiffusion, build_denoiser, load_autoencoder, save_bundle, sha256_file
 from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
@@ -20,9 +20,11 @@ from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
-from dpldm.training.checkpoint import capture, restore, save_checkpoint, sha256_file
+from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents
-from dpldm.training.runlog import RunLog, open_run, plot_curves
+from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.settings import check_train_settings
 
 
 @dataclass
@@ -39,6 +41,9 @@ class PretrainTrainConfig:
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds initialisation, batches, t and noise
     threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def validate(self) -> None:
+        check_train_settings(self)
 
 
 @dataclass
@@ -84,6 +89,9 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
     parts = dict(model=denoiser, optimizer=opt, scheduler=sched, ema=ema, generator=gen)
     step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
+    if step:
+        say_resumed(step)
+    record_config(cfg, run)
     log = RunLog(run, resume_step=step)
     null = denoiser.conditioner.null_label
 
@@ -102,6 +110,10 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
         opt.step()
+        if not torch.isfinite(loss) or non_finite(params):
+            bar.close()
+            raise non_finite_error(step + 1, f"lower train.lr ({cfg.train.lr:g}) and run again",
+                                   what="the loss or a weight")
         sched.step()
         ema.step(params)
         step += 1

@@ -1,4 +1,4 @@
-"""A run's JSONL log and its loss-curve picture."""
+"""Opening a run folder (refusing other settings, saying where a resume starts), its JSONL log and curves."""
 
 from __future__ import annotations
 
@@ -55,15 +55,39 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path, keys: tuple[str,
     return Path(out)
 
 
+# Settings that cannot change a training stage's result, so a resumed run may change them: the folder's own path
+# (a moved folder resumes), CPU threads, and how often it logs or writes a checkpoint (resuming is exact).
+RESULT_NEUTRAL = ("out_dir", "train.threads", "train.log_every", "train.checkpoint_every")
+
+
 def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
-    """Start (or resume) a run: set torch's CPU threads (0 keeps torch's default), write the resolved config into
-    the run folder, and return that folder."""
+    """Start (or resume) a run: refuse a folder whose ``config.yaml`` holds other settings (naming the changed keys,
+    writing nothing), set torch's CPU threads (0 keeps torch's default), and return the folder. The stage saves the
+    config with ``record_config`` once its set-up has succeeded, before it writes any state."""
     import torch
 
-    from dpldm.config import save_config
+    from dpldm.config import to_dict
+    from dpldm.runsettings import check_folder
 
+    run = Path(out_dir)
+    check_folder(run, "config.yaml", to_dict(config), ignore=RESULT_NEUTRAL)
     if threads:
         torch.set_num_threads(threads)
-    run = Path(out_dir)
-    save_config(config, run)
     return run
+
+
+def record_config(config: Any, run: Path) -> None:
+    """Write the resolved config into the run folder, once (a resumed run keeps the config it started with)."""
+    from dpldm.config import to_dict
+    from dpldm.runsettings import write_settings
+
+    if not (run / "config.yaml").is_file():
+        write_settings(run / "config.yaml", to_dict(config))
+
+
+def say_resumed(step: int, epsilon: float | None = None) -> None:
+    """Tell the user (on stderr) that a run continues from a checkpoint, and for a DP run how much it has spent."""
+    import sys
+
+    spent = f", epsilon {epsilon:.4f} already spent" if epsilon is not None else ""
+    print(f"resuming from step {step}{spent}", file=sys.stderr)
