@@ -21,7 +21,7 @@ def test_observed_gradients_are_the_engines_noisy_mean_gradient():
     x = torch.zeros(4, cfg.dim, dtype=torch.float64)
     x[-1, 0] = 10.0
     dp = DPConfig(epsilon=None, noise_multiplier=1e-12, max_grad_norm=1.0, expected_batch_size=4, steps=3,
-                  accountant="rdp", max_physical_batch=4, seed=0)
+                  accountant="rdp", max_physical_batch=4, seed=0)  # seeded: reproducible on purpose
     grads = train_run(cfg, dp, x)
     expected = torch.zeros(3, cfg.dim, dtype=torch.float64)
     expected[:, 0] = 1.0 / 4  # C * min(1, C / ||g||) / B

@@ -36,7 +36,7 @@ DEFAULT_TIMESTEPS = (10, 25, 50, 100)
 @dataclass(frozen=True)
 class AttackConfig:
     timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS  # t at which the loss is measured (of T = 1000)
-    draws: int = 8  # eps draws per record and timestep, averaged inside the loss
+    draws: int = 16  # eps draws per record and timestep, averaged inside the loss
     seed: int = 0  # seeds the draws: record i's draws depend on (seed, i) only, not on the batch
     batch_size: int = 256  # rows (records x timesteps x draws) per forward pass
 

@@ -73,4 +73,8 @@ def design_audit(pool: LabelledImages, *, n_canaries: int, kind: CanaryKind, see
     # Public coins: membership for all, threshold selection for the canaries.
     member = rng.random(len(labels)) < 0.5
     select = canary & (rng.random(len(labels)) < 0.5)
+    for part, name in ((select, "threshold-selection"), (canary & ~select, "evaluated")):
+        if not (part & member).any() or not (part & ~member).any():
+            raise DpldmError(f"the coins of seed {seed} left the {name} canaries without a member or a non-member; "
+                             f"use more canaries (now {n_canaries}) or another audit seed")
     return AuditDesign(images=images, labels=labels, canary=canary, member=member, select=select)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -32,16 +33,19 @@ from dpldm.audit.attack import AttackConfig, calibrated_scores, denoising_losses
 from dpldm.audit.bounds import audit_epsilon
 from dpldm.audit.design import AuditDesign, CanaryKind, design_audit
 from dpldm.audit.membership import auc, membership_metrics
-from dpldm.bench.quality import git_commit, run_stage, write_json
-from dpldm.errors import DpldmError
 from dpldm.runlayout import private_dir
+from dpldm.runsettings import refuse_other_settings
+from dpldm.training.runlog import RESULT_NEUTRAL
+
+# Fine-tuning keys that cannot change a finished stage's result (threads, logging, the folder).
+STAGE_RESULT_NEUTRAL = tuple(f"finetune.config.{key}" for key in RESULT_NEUTRAL)
 
 @dataclass
 class AuditSettings:
     out: Path  # audit folder: OUT/finetune is the fine-tune, OUT/private the audit's (private) results
-    config: str = "audit_digits"  # fine-tuning config (its data section names the private pool)
+    config: Path  # fine-tuning config file (its data section names the private pool); the CLI's default: audit_digits
     overrides: list[str] = field(default_factory=list)  # --set for the fine-tuning config
-    n_canaries: int = 128  # canaries drawn from the pool (about half members, about half choose the threshold)
+    n_canaries: int = 64  # canaries drawn from the pool (about half members, about half choose the threshold)
     canary_kind: CanaryKind = "noise"  # see dpldm.audit.design
     seed: int = 0  # the audit's public seed: membership coins, canaries, threshold-selection coins
     attack: AttackConfig = field(default_factory=AttackConfig)
@@ -51,12 +55,10 @@ class AuditSettings:
 
 def finetune_config(settings: AuditSettings, members: Path):
     """The fine-tuning config with the pool replaced by the audit's members (the audit decides who trains)."""
-    from dpldm.cli.common import resolve_config_path
     from dpldm.config import load_config
     from dpldm.finetune.stage import FinetuneConfig
 
-    cfg = load_config(FinetuneConfig, resolve_config_path(settings.config),
-                      [*settings.overrides, f"out_dir={settings.out / 'finetune'}"])
+    cfg = load_config(FinetuneConfig, settings.config, [*settings.overrides, f"out_dir={settings.out / 'finetune'}"])
     pool = cfg.data
     cfg.data = replace(pool, name="npz", split="train", limit=None, options={"path": str(members.resolve())})
     cfg.holdout_validation = False
@@ -68,14 +70,39 @@ def load_design(path: Path) -> AuditDesign:
         return AuditDesign(**{k: f[k] for k in ("images", "labels", "canary", "member", "select")})
 
 
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically: a temporary file, then a rename (an interrupted audit never leaves half a result)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.replace(path)
+
+
+def run_stage(folder: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
+              inputs: dict[str, Any], commit: str) -> dict[str, Any]:
+    """``fn()``'s result, saved to FOLDER/<name>.json with its wall time, ``inputs`` and ``commit``; a saved result
+    from the same inputs is returned as it is, one from other inputs is refused (``dpldm.runsettings``). The same
+    protocol as ``dpldm bench quality``'s stages; written here because the audit must not import the benchmarks."""
+    path = folder / f"{name}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        refuse_other_settings(f"{path} was computed", saved.get("inputs") or {}, inputs, ignore=STAGE_RESULT_NEUTRAL,
+                              remedy=f"use another --out, or delete {path} and the stages after it")
+        say(f"{name}: done earlier ({path})")
+        return saved
+    say(f"{name}: running")
+    start = time.time()
+    result = {**fn(), "stage_wall_s": round(time.time() - start, 1), "inputs": inputs, "commit": commit}
+    write_json(path, result)
+    return result
+
+
 def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress: bool = True,
-              say: Callable[[str], None] = print, command: str = "") -> dict[str, Any]:
-    """Run (or resume) every stage; returns the result (also in OUT/private/audit.json)."""
+              say: Callable[[str], None] = print, command: str = "", commit: str = "unknown") -> dict[str, Any]:
+    """Run (or resume) every stage; returns the result (also in OUT/private/audit.json). command, commit: what ran,
+    for the result's record."""
     from dpldm.config import to_dict
     from dpldm.data.config import load_images
     from dpldm.finetune.stage import finetune
-
-    commit = git_commit()
     private = private_dir(settings.out)
     members_npz, design_npz, losses_npz = (private / name for name in ("members.npz", "design.npz", "losses.npz"))
     pool_cfg, cfg = finetune_config(settings, members_npz)
@@ -146,7 +173,8 @@ def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress
 
     ft, rep = results["finetune"], results["report"]
     bound = rep["epsilon_lower_bound"]["epsilon"]
-    lower_auc = rep["records"]["auc_interval"][0]
+    # Leakage: the attack tells members from non-members (records or canaries) with confidence, or the bound is > 0.
+    leakage = bound > 0 or any(rep[group]["auc_interval"][0] > 0.5 for group in ("records", "canaries"))
     result = {
         "audit": "membership",
         "label": settings.label or settings.out.name,
@@ -162,7 +190,7 @@ def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress
                                "records_auc_by_timestep")},
         # The audit fails when it proves more privacy loss than the accountant allows: a bug, not a result.
         "bound_within_claim": bound <= ft["epsilon_spent"],
-        "leakage_detected": bool(lower_auc > 0.5 or bound > 0),
+        "leakage_detected": bool(leakage),
         "finetune_wall_s": ft["stage_wall_s"],
         "commit": results["finetune"].get("commit", commit),
         "cores": os.cpu_count(),

@@ -13,7 +13,8 @@ The strongest adversary of DP-SGD's analysis sees every noisy update and chooses
 Per trial (one training run of ``steps`` steps, canary in or out by a public coin) the adversary computes
     score = sum_s < g^_s - n_s, u > B / C          (the number of steps that sampled the canary, plus noise)
 where n_s is the part of g^_s it can predict without the canary: with the DP seed handed to it, it reruns the
-engine on the dataset without the canary from the same seed (same sampler and noise generator states), so n_s is
+engine on the dataset without the canary from the same seed (the seeded mode's sampler and noise streams are separate
+and the noise draws do not depend on the data, so they are the same), so n_s is
 the noise itself and the score is exactly the count; with secret entropy it can predict nothing (n_s = 0) and the
 score is count + N(0, steps sigma^2). The scores of all trials give an empirical epsilon lower bound
 (``dpldm.audit.bounds``): with the seed it must exceed the accountant's epsilon far (the audit can fail), without
@@ -22,6 +23,7 @@ it it must stay below (the engine's noise is what the accountant assumes).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -31,6 +33,7 @@ from torch import nn
 
 from dpldm.audit.bounds import audit_epsilon
 from dpldm.dp import DPConfig, DPSGDEngine, make_plan
+from dpldm.dp.engine import SeededRunWarning
 from dpldm.errors import DpldmError
 
 
@@ -84,8 +87,9 @@ def whitebox_audit(cfg: WhiteboxConfig, *, seed_known: bool,
                    progress: Callable[[int], None] | None = None) -> dict:
     """Run ``cfg.trials`` trials and bound epsilon from the adversary's scores (see the module docstring).
 
-    seed_known: each trial's DP seed is derived from ``cfg.seed`` and handed to the adversary; else the engine
-    draws it from secret OS entropy (``DPConfig(seed=None)``) and the adversary never learns it.
+    seed_known: each trial's DP seed is derived from ``cfg.seed`` and handed to the adversary (the engine's seeded,
+    non-private mode, on purpose: its warning is silenced here); else the engine draws from secret OS entropy
+    (``DPConfig(seed=None)``, ``dpldm.dp.randomness``) and the adversary never learns it.
     """
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
@@ -107,9 +111,11 @@ def whitebox_audit(cfg: WhiteboxConfig, *, seed_known: bool,
     scores = np.empty(cfg.trials)
     for i in range(cfg.trials):
         dp = replace(base, seed=int(known_seeds[i]) if seed_known else None)
-        grads = train_run(cfg, dp, with_canary if member[i] else without)  # what the adversary observes
-        if seed_known:  # regenerate everything but the canary: the same seed on the dataset without it
-            grads = grads - train_run(cfg, dp, without)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SeededRunWarning)
+            grads = train_run(cfg, dp, with_canary if member[i] else without)  # what the adversary observes
+            if seed_known:  # regenerate everything but the canary: the same seed on the dataset without it
+                grads = grads - train_run(cfg, dp, without)
         scores[i] = float((grads @ direction).sum()) * cfg.expected_batch_size / cfg.max_grad_norm
         if progress is not None:
             progress(i + 1)

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from dpldm.cli.common import add_data_root, add_parser
+from dpldm.cli.common import add_data_root, add_parser, resolve_config_path
 
 MEMBERSHIP = """\
 Split the fine-tuning config's private set by public coins (seed --seed) into members and held-out records, turn
@@ -25,10 +25,10 @@ CI] and TPR at 1% and 0.1% FPR on the records and on the canaries, and the canar
 (Clopper-Pearson, 95%) beside the accountant's epsilon. Resumable: rerun the same command.
 The results are statistics of the private set without DP: they are written to OUT/private/audit.json.
 
-examples (the BENCHMARKS.md rows):
-  dpldm audit membership --out runs/audit/eps10 --set dp.epsilon=10
-  dpldm audit membership --out runs/audit/nonprivate --set dp.epsilon=null dp.noise_multiplier=0.001 \\
-      dp.max_grad_norm=100 dp.accountant=rdp
+examples (the BENCHMARKS.md rows; dp.seed=0 makes the non-private run reproducible, it has nothing to hide):
+  dpldm audit membership --out runs/audit/eps1 --seed 1 --set dp.epsilon=1
+  dpldm audit membership --out runs/audit/nonprivate --seed 1 --set dp.epsilon=null dp.noise_multiplier=0.001 \\
+      dp.max_grad_norm=100 dp.accountant=rdp dp.seed=0
 """
 
 WHITEBOX = """\
@@ -50,14 +50,14 @@ def register(subparsers) -> None:
                      help="fine-tuning config; its data section is the private pool")
     sub.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                      help="overrides of the fine-tuning config, e.g. dp.epsilon=1 train.threads=1")
-    sub.add_argument("--canaries", type=int, default=128,
+    sub.add_argument("--canaries", type=int, default=64,
                      help="records turned into canaries (the evaluated half bounds what the audit can show)")
     sub.add_argument("--canary-kind", choices=("inverted", "noise"), default="noise",
                      help="inverted: the record's pixels inverted; noise: uniform random pixels, random label")
     sub.add_argument("--seed", type=int, default=0, help="the audit's public seed (membership coins, canaries)")
     sub.add_argument("--timesteps", type=int, nargs="+", default=None,
                      help="attack timesteps (default 10 25 50 100)")
-    sub.add_argument("--draws", type=int, default=None, help="noise draws per record and timestep (default 8)")
+    sub.add_argument("--draws", type=int, default=None, help="noise draws per record and timestep (default 16)")
     sub.add_argument("--label", default="", help="the run's name in the table (default: OUT's name)")
     sub.add_argument("--benchmarks", default=None, help="markdown file to put the result's row in (none: print)")
     sub.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -94,11 +94,13 @@ def run_membership(args: argparse.Namespace) -> int:
         attack = replace(attack, timesteps=tuple(args.timesteps))
     if args.draws:
         attack = replace(attack, draws=args.draws)
-    settings = AuditSettings(out=Path(args.out), config=args.config, overrides=list(args.overrides),
+    from dpldm.provenance import git_commit
+
+    settings = AuditSettings(out=Path(args.out), config=resolve_config_path(args.config), overrides=list(args.overrides),
                              n_canaries=args.canaries, canary_kind=args.canary_kind, seed=args.seed, attack=attack,
                              label=args.label)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    result = run_audit(settings, data_root=args.data_root, say=say, command=command_line())
+    result = run_audit(settings, data_root=args.data_root, say=say, command=command_line(), commit=git_commit())
     if args.benchmarks:
         record_row(Path(args.benchmarks), MEMBERSHIP, membership_row(result), result["command"])
         say(f"row written to {args.benchmarks}")
@@ -109,7 +111,7 @@ def run_membership(args: argparse.Namespace) -> int:
 def run_whitebox(args: argparse.Namespace) -> int:
     from dpldm.audit.table import WHITEBOX, record_row, whitebox_row
     from dpldm.audit.whitebox import WhiteboxConfig, whitebox_audit
-    from dpldm.bench.quality import git_commit
+    from dpldm.provenance import git_commit
 
     cfg = WhiteboxConfig(trials=args.trials, steps=args.steps, epsilon=args.epsilon, accountant=args.accountant,
                          seed=args.seed)
