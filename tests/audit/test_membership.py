@@ -49,6 +49,11 @@ def test_tpr_at_fpr_matches_a_threshold_loop(max_fpr):
     assert rate.tpr_interval[0] <= rate.tpr <= rate.tpr_interval[1]
 
 
+def test_tpr_at_fpr_when_a_non_member_has_the_top_score():
+    rate = tpr_at_fpr([0.0, 0.5], [1.0, 0.2], 0.01)
+    assert (rate.tpr, rate.fpr, rate.threshold) == (0.0, 0.0, None)
+
+
 def test_membership_metrics_of_uninformative_scores():
     rng = np.random.default_rng(3)
     m = membership_metrics(rng.standard_normal(2000), rng.random(2000) < 0.5)

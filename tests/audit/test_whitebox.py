@@ -3,6 +3,7 @@ above the claim (the audit can fail); with secret entropy the bound stays below 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -53,3 +54,18 @@ def test_trial_coins_are_public_and_fixed_by_the_seed():
     with pytest.raises(Exception, match="trials"):
         whitebox_audit(replace(CFG, trials=2), seed_known=True)
     assert np.isfinite(a["noise_multiplier"])
+
+
+def test_cli_exits_1_when_the_bound_exceeds_the_claim_and_records_the_row(tmp_path, capsys):
+    from dpldm.cli.main import main
+
+    table = tmp_path / "BENCHMARKS.md"
+    args = ["audit", "whitebox", "--trials", "80", "--accountant", "rdp", "--benchmarks", str(table)]
+    assert main([*args, "--seed-known", "--json"]) == 1  # the seed-known adversary refutes epsilon 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["epsilon_lower_bound"]["epsilon"] > result["accountant_epsilon"]
+    assert main(args) == 0
+    assert "within the claim" in capsys.readouterr().out
+    rows = [line for line in table.read_text().split("\n") if line.startswith("| seed handed over")
+            or line.startswith("| secret entropy")]
+    assert len(rows) == 2 and "exceeds the claim" in rows[0]

@@ -46,7 +46,7 @@ class RateAtFPR:
     fpr: float  # the FPR reached (<= max_fpr; with n_out non-members it moves in steps of 1 / n_out)
     tpr: float
     tpr_interval: tuple[float, float]  # two-sided Clopper-Pearson at level 1 - alpha, for this threshold
-    threshold: float
+    threshold: float | None  # None: only a threshold above every score (TPR 0) keeps the FPR this low
 
 
 def tpr_at_fpr(scores_in: np.ndarray, scores_out: np.ndarray, max_fpr: float, *, alpha: float = 0.05) -> RateAtFPR:
@@ -59,8 +59,8 @@ def tpr_at_fpr(scores_in: np.ndarray, scores_out: np.ndarray, max_fpr: float, *,
     if allowed.any():
         j = int(np.flatnonzero(allowed)[0])  # thresholds ascend, so the first allowed one has the largest TP
         threshold, hits, false = float(thresholds[j]), int(tp[j]), int(fp[j])
-    else:  # no score threshold gets there: every non-member ties with the top score
-        threshold, hits, false = float(np.inf), 0, 0
+    else:  # no score threshold gets there: the top score is a non-member's
+        threshold, hits, false = None, 0, 0
     interval = (clopper_pearson(hits, n_in, alpha=alpha / 2, side="lower"),
                 clopper_pearson(hits, n_in, alpha=alpha / 2, side="upper"))
     return RateAtFPR(max_fpr=max_fpr, fpr=false / n_out, tpr=hits / n_in, tpr_interval=interval,

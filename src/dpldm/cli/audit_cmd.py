@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -77,11 +76,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
-def command_line() -> str:
-    """The command as typed, for the table's command column."""
-    return "dpldm " + shlex.join(sys.argv[1:])
-
-
 def run_membership(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -100,7 +94,7 @@ def run_membership(args: argparse.Namespace) -> int:
                              n_canaries=args.canaries, canary_kind=args.canary_kind, seed=args.seed, attack=attack,
                              label=args.label)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    result = run_audit(settings, data_root=args.data_root, say=say, command=command_line(), commit=git_commit())
+    result = run_audit(settings, data_root=args.data_root, say=say, command=args.command_line, commit=git_commit())
     if args.benchmarks:
         record_row(Path(args.benchmarks), MEMBERSHIP, membership_row(result), result["command"])
         say(f"row written to {args.benchmarks}")
@@ -115,7 +109,7 @@ def run_whitebox(args: argparse.Namespace) -> int:
 
     cfg = WhiteboxConfig(trials=args.trials, steps=args.steps, epsilon=args.epsilon, accountant=args.accountant,
                          seed=args.seed)
-    result = {**whitebox_audit(cfg, seed_known=args.seed_known), "commit": git_commit(), "command": command_line()}
+    result = {**whitebox_audit(cfg, seed_known=args.seed_known), "commit": git_commit(), "command": args.command_line}
     if args.benchmarks:
         record_row(Path(args.benchmarks), WHITEBOX, whitebox_row(result), result["command"])
     bound = result["epsilon_lower_bound"]
