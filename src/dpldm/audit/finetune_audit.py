@@ -40,6 +40,7 @@ from dpldm.training.runlog import RESULT_NEUTRAL
 # Fine-tuning keys that cannot change a finished stage's result (threads, logging, the folder).
 STAGE_RESULT_NEUTRAL = tuple(f"finetune.config.{key}" for key in RESULT_NEUTRAL)
 
+
 @dataclass
 class AuditSettings:
     out: Path  # audit folder: OUT/finetune is the fine-tune, OUT/private the audit's (private) results
@@ -103,6 +104,7 @@ def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress
     from dpldm.config import to_dict
     from dpldm.data.config import load_images
     from dpldm.finetune.stage import finetune
+
     private = private_dir(settings.out)
     members_npz, design_npz, losses_npz = (private / name for name in ("members.npz", "design.npz", "losses.npz"))
     pool_cfg, cfg = finetune_config(settings, members_npz)

@@ -66,7 +66,8 @@ def whitebox_row(result: dict[str, Any]) -> str:
     return (f"| {adversary} | {epsilon_text(result['accountant_epsilon'])} ({cfg['accountant']}) "
             f"| {result['noise_multiplier']:.3f} / {result['sample_rate']:g} / {cfg['steps']} "
             f"| {cfg['trials']} ({bound['n_in']} / {bound['n_out']}) | {bound['tp']} / {bound['fp']} "
-            f"| {bound['epsilon']:.2f} (most {bound['max_attainable']:.2f}) | {verdict} | {result['commit']} | `{result['command']}` |")
+            f"| {bound['epsilon']:.2f} (most {bound['max_attainable']:.2f}) | {verdict} | {result['commit']} "
+            f"| `{result['command']}` |")
 
 
 def record_row(path: Path, table: Table, row: str, command: str) -> None:

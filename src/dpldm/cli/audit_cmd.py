@@ -90,9 +90,9 @@ def run_membership(args: argparse.Namespace) -> int:
         attack = replace(attack, draws=args.draws)
     from dpldm.provenance import git_commit
 
-    settings = AuditSettings(out=Path(args.out), config=resolve_config_path(args.config), overrides=list(args.overrides),
-                             n_canaries=args.canaries, canary_kind=args.canary_kind, seed=args.seed, attack=attack,
-                             label=args.label)
+    settings = AuditSettings(out=Path(args.out), config=resolve_config_path(args.config),
+                             overrides=list(args.overrides), n_canaries=args.canaries, canary_kind=args.canary_kind,
+                             seed=args.seed, attack=attack, label=args.label)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
     result = run_audit(settings, data_root=args.data_root, say=say, command=args.command_line, commit=git_commit())
     if args.benchmarks:
