@@ -72,6 +72,14 @@ FILES = {
                                "private data"),
     f"{PRIVATE}/metrics.json": "the autoencoder's reconstruction error on private images, without DP",
     f"{PRIVATE}/ceiling.json": "the demo's accuracy of a classifier trained on the private digits without DP",
+    f"{PRIVATE}/members.npz": "`dpldm audit membership`'s fine-tuning set: the member records and canaries",
+    f"{PRIVATE}/design.npz": "the audit's candidates (records and canaries) and their membership coins",
+    f"{PRIVATE}/losses.npz": "the audit attack's denoising losses of every candidate, fine-tuned and reference model",
+    f"{PRIVATE}/audit.json": "the audit's result: membership statistics of the private set, without DP",
+    f"{PRIVATE}/design.json": "an audit stage's record (inputs, counts, wall time), for resuming",
+    f"{PRIVATE}/finetune.json": "an audit stage's record: the fine-tuning summary, with exact counts",
+    f"{PRIVATE}/score.json": "an audit stage's record (inputs, wall time), for resuming",
+    f"{PRIVATE}/report.json": "an audit stage's record: the membership statistics, without DP",
 }
 
 

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from typing import Any, Callable
 
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
+from dpldm.provenance import git_commit
 from dpldm.runsettings import refuse_other_settings
 from dpldm.synthesis import TUNED_GUIDANCE
 from dpldm.training.runlog import RESULT_NEUTRAL
@@ -249,20 +249,6 @@ def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     tmp.replace(path)
-
-
-def git_commit(package: Path = Path(__file__).resolve().parent.parent) -> str:
-    """The checkout's commit (with '+dirty' for uncommitted changes under ``package``, by default this package's
-    code and configs), or 'unknown' outside a git checkout. Other files do not count: the benchmarks themselves
-    rewrite BENCHMARKS.md."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=package, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=package,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
 
 
 def format_row(result: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 from dpldm import __version__
@@ -21,6 +22,7 @@ COMMANDS = {
     "privacy": "dpldm.cli.privacy_cmd",
     "demo": "dpldm.cli.demo_cmd",
     "bench": "dpldm.cli.bench_cmd",
+    "audit": "dpldm.cli.audit_cmd",
 }
 
 
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command as typed (or as called from Python), for the records that name the command that made them.
+    args.command_line = "dpldm " + shlex.join(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
