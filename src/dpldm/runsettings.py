@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -97,3 +98,33 @@ def write_settings(path: Path, settings: dict[str, Any]) -> Path:
     tmp.write_text(yaml.safe_dump(settings, sort_keys=False))
     os.replace(tmp, path)
     return path
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON atomically: a temporary file, then a rename (an interruption never leaves half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.replace(path)
+
+
+def run_stage(folder: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
+              inputs: dict[str, Any], commit: str = "unknown", ignore: Iterable[str] = ()) -> dict[str, Any]:
+    """``fn()``'s result, saved to FOLDER/<name>.json with its wall time, ``inputs`` (what it was computed from) and
+    the ``commit`` of the code that computed it: one resumable stage of a multi-stage command (``dpldm bench
+    quality``, ``dpldm audit membership``).
+
+    A saved result is returned as it is when it was computed from the same inputs (but the ``ignore``d keys); from
+    other inputs it is an error, so a rerun with other settings never mixes stale results into a row.
+    """
+    path = folder / f"{name}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        refuse_other_settings(f"{path} was computed", saved.get("inputs") or {}, inputs, ignore=ignore,
+                              remedy=f"use another --out, or delete {path} and the stages after it")
+        say(f"{name}: done earlier ({path})")
+        return saved
+    say(f"{name}: running")
+    start = time.time()
+    result = {**fn(), "stage_wall_s": round(time.time() - start, 1), "inputs": inputs, "commit": commit}
+    write_json(path, result)
+    return result

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +33,7 @@ from dpldm.audit.bounds import audit_epsilon
 from dpldm.audit.design import AuditDesign, CanaryKind, design_audit
 from dpldm.audit.membership import auc, membership_metrics
 from dpldm.runlayout import private_dir
-from dpldm.runsettings import refuse_other_settings
+from dpldm.runsettings import run_stage, write_json
 from dpldm.training.runlog import RESULT_NEUTRAL
 
 # Fine-tuning keys that cannot change a finished stage's result (threads, logging, the folder).
@@ -69,32 +68,6 @@ def finetune_config(settings: AuditSettings, members: Path):
 def load_design(path: Path) -> AuditDesign:
     with np.load(path, allow_pickle=False) as f:
         return AuditDesign(**{k: f[k] for k in ("images", "labels", "canary", "member", "select")})
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically: a temporary file, then a rename (an interrupted audit never leaves half a result)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)
-
-
-def run_stage(folder: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
-              inputs: dict[str, Any], commit: str) -> dict[str, Any]:
-    """``fn()``'s result, saved to FOLDER/<name>.json with its wall time, ``inputs`` and ``commit``; a saved result
-    from the same inputs is returned as it is, one from other inputs is refused (``dpldm.runsettings``). The same
-    protocol as ``dpldm bench quality``'s stages; written here because the audit must not import the benchmarks."""
-    path = folder / f"{name}.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        refuse_other_settings(f"{path} was computed", saved.get("inputs") or {}, inputs, ignore=STAGE_RESULT_NEUTRAL,
-                              remedy=f"use another --out, or delete {path} and the stages after it")
-        say(f"{name}: done earlier ({path})")
-        return saved
-    say(f"{name}: running")
-    start = time.time()
-    result = {**fn(), "stage_wall_s": round(time.time() - start, 1), "inputs": inputs, "commit": commit}
-    write_json(path, result)
-    return result
 
 
 def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress: bool = True,
@@ -170,7 +143,7 @@ def run_audit(settings: AuditSettings, *, data_root: str | None = None, progress
     results, upstream = {}, {}
     for name, fn in stages.items():
         upstream = {**upstream, name: inputs[name]}
-        results[name] = run_stage(private, name, fn, say, inputs=json.loads(json.dumps(upstream, default=str)),
+        results[name] = run_stage(private, name, fn, say, ignore=STAGE_RESULT_NEUTRAL, inputs=json.loads(json.dumps(upstream, default=str)),
                                   commit=commit)
 
     ft, rep = results["finetune"], results["report"]

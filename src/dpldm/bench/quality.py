@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +20,7 @@ from typing import Any, Callable
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 from dpldm.provenance import git_commit
-from dpldm.runsettings import refuse_other_settings
+from dpldm.runsettings import run_stage, write_json
 from dpldm.synthesis import TUNED_GUIDANCE
 from dpldm.training.runlog import RESULT_NEUTRAL
 
@@ -177,7 +176,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     results, upstream = {}, {}
     for name, fn in stages.items():
         upstream = {**upstream, name: inputs[name]}
-        results[name] = run_stage(out, name, fn, say, inputs=json.loads(json.dumps(upstream, default=str)),
+        results[name] = run_stage(out, name, fn, say, ignore=STAGE_RESULT_NEUTRAL, inputs=json.loads(json.dumps(upstream, default=str)),
                                   commit=commit)
 
     ft, acc, fd = results["finetune"], results["accuracy"], results["fid"]
@@ -217,38 +216,6 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
 # What may differ in a finished fine-tuning stage's config without changing its result (its folder, threads, how
 # often it logs and checkpoints): the fine-tuning run itself allows the same (``dpldm.training.runlog``).
 STAGE_RESULT_NEUTRAL = tuple(f"finetune.config.{key}" for key in RESULT_NEUTRAL)
-
-
-def run_stage(out: Path, name: str, fn: Callable[[], dict[str, Any]], say: Callable[[str], None], *,
-              inputs: dict[str, Any], commit: str = "unknown") -> dict[str, Any]:
-    """``fn()``'s result, saved to OUT/<name>.json with its wall time, ``inputs`` (what it was computed from) and
-    the ``commit`` of the code that computed it.
-
-    A saved result is returned as it is when it was computed from the same inputs; from other inputs it is an
-    error (``dpldm.runsettings``, as for every run folder), so a rerun with other settings never mixes stale
-    results into a row.
-    """
-    path = out / f"{name}.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        refuse_other_settings(f"{path} was computed", saved.get("inputs") or {}, inputs, ignore=STAGE_RESULT_NEUTRAL,
-                              remedy=f"use another --out, or delete {path} and the stages after it")
-        say(f"{name}: done earlier ({path})")
-        return saved
-    say(f"{name}: running")
-    start = time.time()
-    result = fn()
-    result["stage_wall_s"] = round(time.time() - start, 1)
-    result["inputs"] = inputs
-    result["commit"] = commit
-    write_json(path, result)
-    return result
-
-
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)
 
 
 def format_row(result: dict[str, Any]) -> str:
