@@ -49,10 +49,9 @@ class SampleConfig:
     seed: int = 0  # image i uses seed (seed * 1_000_003 + i)
     batch_size: int = 500  # images per forward batch (bounded memory; does not change the images)
     # Clip each step's predicted z_0 to [-c, c] latent stds (None: off). An under-trained denoiser drives some
-    # trajectories to latents of 3-5x the data's std, which decode to saturated black-and-white blobs (29% of the
-    # first Tiny ImageNet model's samples, 5% of the shipped one's; 0.5% and 1% with c = 3). Off by default: with
-    # guidance 3 it also cuts the class signal guidance adds (demo CNN accuracy 47.4% off, 42.9% at c = 5, 34.5% at
-    # c = 3; BENCHMARKS.md).
+    # trajectories to latents of 3-5x the data's std, which decode to saturated black-and-white blobs; clipping
+    # removes them. Off by default: with guidance it also cuts the class signal guidance adds (both measured in
+    # BENCHMARKS.md and the README).
     clip_latents: float | None = None
     # Where the denoiser and autoencoder run: auto (CUDA when present), cpu or cuda. The per-image noise is drawn
     # on the CPU either way, so the device does not choose the images (up to float rounding).

@@ -9,7 +9,7 @@ from dp_accounting.rdp import RdpAccountant
 from dpldm.errors import DpldmError
 from dpldm.privacy.accountant import calibrate_noise, epsilon, steps_for_epochs
 
-# sigma 1.0, q 0.01, 1000 steps, delta 1e-5 (docs/ANCHORS.md: measured with opacus 1.6.0 and dp-accounting 0.6.0).
+# sigma 1.0, q 0.01, 1000 steps, delta 1e-5: golden values computed with opacus 1.6.0 and dp-accounting 0.6.0.
 CASE = dict(noise_multiplier=1.0, sample_rate=0.01, steps=1000, delta=1e-5)
 
 

@@ -1,6 +1,6 @@
 """The fast CPU backend: the TorchScript TF-Inception exported once to ONNX and run by onnxruntime.
 
-Measured on 2 CPU cores: 10.5 img/s against TorchScript's 4.1 (ANCHORS.md), features equal to about 1e-5.
+Measured on 2 CPU cores: 2.5x-3.6x the TorchScript speed, features equal to about 1e-5 (EVALUATION.md).
 The export is lazy: the first use writes ``<cache>/tf-inception-pool3.onnx`` (87 MB, a few seconds), then checks it
 against the TorchScript reference on two fixed images and refuses a file whose features differ by more than
 ``CHECK_ATOL``. Later uses load the file directly.
