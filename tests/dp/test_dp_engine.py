@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy import stats
 
-from dp_testkit import RecordingLoss, data_noise_loss, frozen, make_data, make_model, trainable, zero_loss
+from dp_testkit import (N_EXAMPLES, RecordingLoss, data_noise_loss, frozen, make_data, make_model, trainable,
+                        zero_loss)
 from dpldm.dp.config import DPConfig
 from dpldm.dp.engine import DPSGDEngine
 from dpldm.dp.plan import make_plan
@@ -193,3 +194,13 @@ def test_resume_from_another_kind_of_device(seed):
         state["loss_generator"] = engine.loss_generator.get_state()  # the same kind: resumes exactly
         resumed.load_state_dict(state)
         assert torch.equal(resumed.loss_generator.get_state(), engine.loss_generator.get_state())
+
+
+def test_a_plan_passed_in_is_used_once_and_must_fit_the_data():
+    data = make_data()
+    plan = make_plan(CONFIG, dataset_size=N_EXAMPLES)
+    model = make_model()
+    assert DPSGDEngine(model, sgd(model), zero_loss, data, config=CONFIG, plan=plan).plan is plan
+    other = make_plan(CONFIG, dataset_size=N_EXAMPLES + 6)  # another dataset size: another sample rate
+    with pytest.raises(DpldmError, match="another config or dataset size"):
+        DPSGDEngine(make_model(), sgd(model), zero_loss, data, config=CONFIG, plan=other)

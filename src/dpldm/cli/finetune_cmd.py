@@ -25,7 +25,7 @@ def run(args) -> int:
     if args.dry_run:
         # The plan needs the private set's size and the model, not its latents.
         plan = prepare_finetune(cfg, data_root=args.data_root, download=args.download, progress=False,
-                                encode=False).summary(cfg.dp)
+                                encode=False).summary()
         if args.json:
             print(json.dumps(plan, indent=2))
         else:

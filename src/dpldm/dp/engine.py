@@ -69,9 +69,15 @@ class DPSGDEngine:
     """
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, data: Batch, *,
-                 config: DPConfig) -> None:
+                 config: DPConfig, plan: DPPlan | None = None) -> None:
         self.dataset_size = num_rows(data)
-        self.plan: DPPlan = make_plan(config, dataset_size=self.dataset_size)
+        # The plan, resolved once: a caller that made it already (to show or charge it) passes it in.
+        self.plan: DPPlan = plan if plan is not None else make_plan(config, dataset_size=self.dataset_size)
+        if plan is not None and plan != replace(plan, sample_rate=config.expected_batch_size / self.dataset_size,
+                                                expected_batch_size=config.expected_batch_size,
+                                                max_grad_norm=config.max_grad_norm, delta=config.delta,
+                                                accountant=config.accountant):
+            raise DpldmError("the DP plan passed in was made for another config or dataset size than the engine's")
         self.data = data
         self.optimizer = optimizer
         self.gradient = PrivateGradient(

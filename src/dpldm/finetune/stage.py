@@ -26,7 +26,7 @@ from dpldm.data.config import DataConfig, load_images
 from dpldm.data.dataset_key import dataset_key
 from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import train_scheduler
-from dpldm.dp import DPConfig, DPSGDEngine, make_plan
+from dpldm.dp import DPConfig, DPPlan, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
 from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.finetune.separation import check_apart
@@ -85,10 +85,11 @@ class Prepared:
     private_labels: torch.Tensor  # (N,)
     class_names: tuple[str, ...]
     validation_index: list[int]
+    plan: DPPlan  # sigma, q, steps and epsilon, resolved once for the private training set
     charge: Charge | None = None  # the run's charge on its private set's ledger (dpldm.privacy.budget)
 
-    def summary(self, dp: DPConfig) -> dict:
-        plan = make_plan(dp, dataset_size=len(self.private_labels))
+    def summary(self) -> dict:
+        plan = self.plan
         trainable = count_params(self.model.denoiser, trainable_only=True)
         total = count_params(self.model.denoiser)
         return {"trainable_params": trainable, "total_params": total,
@@ -150,7 +151,7 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     model.vae.requires_grad_(False)
     denoiser.to(device)  # after the new rows and adapters exist, so they move too
     labels = torch.from_numpy(private.labels[index.numpy()]).to(device)
-    return Prepared(model, names, z, labels, tuple(private.class_names), validation, charge)
+    return Prepared(model, names, z, labels, tuple(private.class_names), validation, plan, charge)
 
 
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
@@ -170,7 +171,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
     check_precision_on(cfg.train.precision, device)
     prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress, device=device)
-    plan_summary = prep.summary(cfg.dp)  # before training: merging LoRA at export removes the adapters it counts
+    plan_summary = prep.summary()  # before training: merging LoRA at export removes the adapters it counts
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]
     schedule = train_scheduler(model.diffusion)
@@ -188,7 +189,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     denoiser.train()
     engine = DPSGDEngine(denoiser, opt, loss_fn, {"latents": prep.private_latents, "labels": prep.private_labels},
-                         config=cfg.dp)
+                         config=cfg.dp, plan=prep.plan)
     total = engine.plan.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
     ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
