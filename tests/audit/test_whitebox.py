@@ -40,7 +40,9 @@ def test_seed_known_adversary_regenerates_the_noise_and_beats_the_claim():
 
 
 def test_secret_entropy_keeps_the_bound_below_the_claim():
-    result = whitebox_audit(CFG, seed_known=False)
+    # Secret noise differs on every run: at 300 trials the in/out mean gap (about 4) is only ~2 standard errors,
+    # so the last check would fail by chance in about 1-2% of runs; 1,200 trials put it more than 4 away.
+    result = whitebox_audit(replace(CFG, trials=1200), seed_known=False)
     assert result["bound_within_claim"]
     assert result["epsilon_lower_bound"]["epsilon"] < result["accountant_epsilon"]
     # The canary is still in the updates, under noise: in-trials score higher on average.
