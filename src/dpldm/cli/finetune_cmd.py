@@ -32,5 +32,6 @@ def run(args) -> int:
             print_dry_run(cfg, args, plan)
         return 0
     summary = finetune(cfg, data_root=args.data_root, download=args.download)
-    print(json.dumps(summary, indent=2))
+    if summary is not None:  # None: a rank other than 0 of a torchrun launch, which prints nothing
+        print(json.dumps(summary, indent=2))
     return 0

@@ -41,6 +41,7 @@ from torch import nn
 
 from dpldm.dp.batch import Batch, num_rows
 from dpldm.dp.config import DPConfig
+from dpldm.dp.distributed import Ranks, gather_objects, share_indices
 from dpldm.dp.gradient import LossFn, PrivateGradient
 from dpldm.dp.plan import DPPlan, make_plan
 from dpldm.dp.randomness import DPRandom, SecretRandom, SeededRandom
@@ -66,10 +67,13 @@ class DPSGDEngine:
         which receives nothing but the noisy gradient. Frozen parameters stay bit-identical.
     optimizer: over (some of) the trainable parameters; AdamW as in DP-LDM.
     loss_fn: per-row losses, see ``dpldm.dp.gradient.LossFn``.
+    ranks: this process's place when several processes (``torchrun``) share each logical step; every rank builds
+        its engine on the same data, config and module, and calls ``step``, ``state_dict`` and ``load_state_dict``
+        together (``dpldm.dp.distributed`` says how the mechanism stays that of one process). None: one process.
     """
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, data: Batch, *,
-                 config: DPConfig, plan: DPPlan | None = None) -> None:
+                 config: DPConfig, plan: DPPlan | None = None, ranks: Ranks | None = None) -> None:
         self.dataset_size = num_rows(data)
         # The plan, resolved once: a caller that made it already (to show or charge it) passes it in.
         self.plan: DPPlan = plan if plan is not None else make_plan(config, dataset_size=self.dataset_size)
@@ -83,7 +87,8 @@ class DPSGDEngine:
         self.gradient = PrivateGradient(
             module, loss_fn, max_grad_norm=self.plan.max_grad_norm, noise_multiplier=self.plan.noise_multiplier,
             expected_batch_size=self.plan.expected_batch_size, noise_multiplicity=config.noise_multiplicity,
-            max_physical_batch=config.max_physical_batch)
+            max_physical_batch=config.max_physical_batch, ranks=ranks)
+        self.ranks = ranks
         device = self.gradient.params[0].device
         # Sampling and noise hide the private data: secret OS entropy unless a seed asks for a reproducible run.
         if config.seed is None:
@@ -96,6 +101,8 @@ class DPSGDEngine:
                                                    np.random.SeedSequence(config.seed).generate_state(3))
             sampler_random = SeededRandom(sampler_seed)
             self.random = SeededRandom(noise_seed, device)
+            if ranks is not None and not ranks.leader:  # each rank's share of the batch gets draws of its own
+                loss_seed = int(np.random.SeedSequence([config.seed, ranks.rank]).generate_state(1)[0])
         self.sampler = PoissonSampler(num_examples=num_rows(data), sample_rate=self.plan.sample_rate,
                                       random=sampler_random)
         self.loss_generator = torch.Generator(device).manual_seed(loss_seed)  # the loss's (t, noise) draws
@@ -119,8 +126,10 @@ class DPSGDEngine:
         if self.done:
             raise DpldmError(f"all {self.plan.steps} planned steps are done; another step would spend more privacy "
                              f"than planned (epsilon {self.plan.epsilon:.4f})")
-        # Sample the logical batch.
+        # Sample the logical batch (with several ranks: rank 0's sample, on every rank).
         indices = self.sampler.sample()  # [b]
+        if self.ranks is not None:
+            indices = share_indices(indices, self.ranks)
         # Noisy mean of clipped per-example gradients.
         noisy = self.gradient(self.data, indices, generator=self.loss_generator, noise=self.random)
         # Update the model.
@@ -148,10 +157,14 @@ class DPSGDEngine:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything but the module and the optimizer, which the caller saves beside it. A private file: with a
-        seed it holds the generator states that regenerate the noise; in secret mode it holds none."""
-        return {"plan": asdict(self.plan), "sampler": self.sampler.state_dict(),
-                "loss_generator": self.loss_generator.get_state(),
-                "noise": self.random.state_dict(), "ledger": self.ledger.state_dict()}
+        seed it holds the generator states that regenerate the noise; in secret mode it holds none. With several
+        ranks it is rank 0's, plus every rank's loss generator (a collective call: every rank makes it)."""
+        state = {"plan": asdict(self.plan), "sampler": self.sampler.state_dict(),
+                 "loss_generator": self.loss_generator.get_state(),
+                 "noise": self.random.state_dict(), "ledger": self.ledger.state_dict()}
+        if self.ranks is not None:
+            state["rank_loss_generators"] = gather_objects(self.loss_generator.get_state(), self.ranks)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["plan"] != asdict(self.plan):
@@ -163,15 +176,28 @@ class DPSGDEngine:
             raise DpldmError("cannot resume: the run was started with "
                              + ("secret randomness; dp.seed must stay null" if saved_secret else
                                 "dp.seed set (reproducible, not private against the seed's holders); keep the seed"))
+        # Each rank resumes its own loss generator; a run resumed with another number of processes has none to
+        # resume (fine with secret randomness, which draws afresh anyway).
+        world = 1 if self.ranks is None else self.ranks.world_size
+        saved_world = len(state.get("rank_loss_generators", [None]))
+        if saved_world != world:
+            if not self.random.secret:
+                raise DpldmError(f"cannot resume: this seeded run was started with {saved_world} process(es); resume "
+                                 f"it with the same number")
+            loss_state = None
+        else:
+            loss_state = state["loss_generator"] if world == 1 else state["rank_loss_generators"][self.ranks.rank]
         # A generator's state is specific to its kind of device (a CPU one is 5056 bytes, a CUDA one 16), and the
         # loss generator and a seeded noise generator live on the trainable parameters' device.
-        if state["loss_generator"].numel() != self.loss_generator.get_state().numel():
+        if loss_state is None:
+            pass
+        elif loss_state.numel() != self.loss_generator.get_state().numel():
             if not self.random.secret:
                 raise DpldmError("cannot resume: this seeded run was started on another kind of device (its "
                                  "generator states are device-specific); resume it with its first train.device")
             # Secret mode: the loss's (t, noise) draws need only a fresh seed, which the new generator has.
         else:
-            self.loss_generator.set_state(state["loss_generator"])
+            self.loss_generator.set_state(loss_state)
         self.sampler.load_state_dict(state["sampler"])
         self.random.load_state_dict(state["noise"])
         self.ledger.load_state_dict(state["ledger"])

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from dpldm.dp.batch import Batch, num_rows, repeat_rows, select_rows
 from dpldm.dp.clipping import accumulate_clipped
+from dpldm.dp.distributed import Ranks, from_leader, my_part, sum_over_ranks
 from dpldm.dp.opacus_fastpath import install as install_opacus_fastpath
 from dpldm.dp.randomness import DPRandom
 from dpldm.errors import DpldmError
@@ -49,7 +50,8 @@ class PrivateGradient:
     """Computes g^ of formula (3) for the trainable parameters (``requires_grad``) of ``module``."""
 
     def __init__(self, module: nn.Module, loss_fn: LossFn, *, max_grad_norm: float, noise_multiplier: float,
-                 expected_batch_size: int, noise_multiplicity: int = 1, max_physical_batch: int) -> None:
+                 expected_batch_size: int, noise_multiplicity: int = 1, max_physical_batch: int,
+                 ranks: Ranks | None = None) -> None:
         if not max_grad_norm > 0:
             raise DpldmError(f"max_grad_norm must be positive, got {max_grad_norm}")
         if not noise_multiplier >= 0:
@@ -70,6 +72,7 @@ class PrivateGradient:
         self.expected_batch_size = expected_batch_size
         self.noise_multiplicity = noise_multiplicity
         self.examples_per_pass = max_physical_batch // noise_multiplicity
+        self.ranks = ranks  # several processes share each logical batch (dpldm.dp.distributed); None: one process
         self._hooks = GradSampleModule(module, batch_first=True, loss_reduction="sum", strict=True)
 
     @property
@@ -116,21 +119,29 @@ class PrivateGradient:
 
         The batch is processed in chunks of at most ``max_physical_batch`` rows (examples x K); only the running
         sum of clipped gradients is kept between chunks. Noise is drawn once, after the last chunk; apart from the
-        loss's own draws (see ``LossFn``) the result does not depend on the chunk size. ``generator`` feeds the
-        loss's draws; ``noise`` the Gaussian noise (see ``dpldm.dp.randomness``: secret unless reproducible).
+        loss's own draws (see ``LossFn``) the result does not depend on the chunk size. With ``ranks``, every rank
+        must call this with the same ``indices`` (``dpldm.dp.distributed``), and all get the same result.
+        ``generator`` feeds the loss's draws; ``noise`` the Gaussian noise (``dpldm.dp.randomness``: secret unless
+        reproducible; with ranks, only rank 0's is used).
         """
-        device = self.params[0].device
         sums = [torch.zeros_like(p) for p in self.params]
+        if self.ranks is not None:  # this rank's share of the logical batch
+            indices = my_part(indices, self.ranks)
         # Clip and accumulate, chunk by chunk.
         for chunk in indices.split(self.examples_per_pass):
             if len(chunk) == 0:  # an empty Poisson sample: nothing to add, the noise still is
                 continue
-            grads = self.per_example(select_rows(data, chunk, device), generator)
+            grads = self.per_example(select_rows(data, chunk, self.params[0].device), generator)
             accumulate_clipped(sums, grads, max_grad_norm=self.max_grad_norm)
-        # Add noise.
-        std = self.noise_multiplier * self.max_grad_norm
-        for total in sums:
-            total.add_(noise.normal(tuple(total.shape), std=std, dtype=total.dtype, device=total.device))
+        if self.ranks is not None:  # the clipped sum over the whole logical batch, on every rank
+            sum_over_ranks(sums)
+        # Add noise: once per logical step in total (with several ranks, by rank 0 alone, which then sends it).
+        if self.ranks is None or self.ranks.leader:
+            std = self.noise_multiplier * self.max_grad_norm
+            for total in sums:
+                total.add_(noise.normal(tuple(total.shape), std=std, dtype=total.dtype, device=total.device))
+        if self.ranks is not None:
+            from_leader(sums)
         # Divide by the expected batch size B, not the sampled b (which is private).
         return [total / self.expected_batch_size for total in sums]
 

@@ -37,6 +37,7 @@ from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.device import autocast, check_precision_on, resolve_device
+from dpldm.training.distributed import barrier, join, leader_first
 from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents, module_digest
 from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
@@ -155,9 +156,22 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
 
 
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
-             progress: bool = True) -> dict:
+             progress: bool = True) -> dict | None:
     """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model, and what must
-    stay private (latents, checkpoint, log, summary) to out_dir/private (``dpldm.runlayout``)."""
+    stay private (latents, checkpoint, log, summary) to out_dir/private (``dpldm.runlayout``).
+
+    Started by torchrun with several processes, the ranks share each logical step (``dpldm.dp.distributed``) and
+    rank 0 alone writes, logs and returns the summary; the other ranks return None."""
+    device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
+    check_precision_on(cfg.train.precision, device)
+    with join(device) as (ranks, device):
+        return _finetune(cfg, ranks, device, data_root=data_root, download=download, progress=progress)
+
+
+def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: str | None, download: bool,
+              progress: bool) -> dict | None:
+    leader = ranks is None or ranks.leader  # the one process that writes files, logs and shows progress
+    progress = progress and leader
     run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
     ckpt_path = run / PRIVATE / "checkpoint.safetensors"
     if (run / "checkpoint.safetensors").is_file():
@@ -168,9 +182,9 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
         # while privacy.json went on stating one run's.
         raise DpldmError(f"{run} holds a finished DP run but not its checkpoint {ckpt_path}; a new run there would "
                          f"spend epsilon again unrecorded: use another --out")
-    device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
-    check_precision_on(cfg.train.precision, device)
-    prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress, device=device)
+    with leader_first(ranks):  # rank 0 encodes the private latents into the run's cache; the others read it
+        prep = prepare_finetune(cfg, data_root=data_root, download=download, progress=progress, device=device)
+    barrier(ranks)  # every rank has set up before rank 0 writes anything more
     plan_summary = prep.summary()  # before training: merging LoRA at export removes the adapters it counts
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]
@@ -189,7 +203,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     denoiser.train()
     engine = DPSGDEngine(denoiser, opt, loss_fn, {"latents": prep.private_latents, "labels": prep.private_labels},
-                         config=cfg.dp, plan=prep.plan)
+                         config=cfg.dp, plan=prep.plan, ranks=ranks)
     total = engine.plan.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
     ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
@@ -199,15 +213,20 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
         restore(ckpt_path, **parts)
         if ema is not None:
             ema.to(device)  # its state is read onto the CPU; the optimizer's follows its parameters by itself
-        say_resumed(engine.steps_done, engine.epsilon())
-    record_config(cfg, run)
-    if prep.charge is not None:
-        record_charge(prep.charge, run, cfg.budget)  # once per run, before the first step; a resume finds it there
-    log = RunLog(private_dir(run), resume_step=engine.steps_done)
+        if leader:
+            say_resumed(engine.steps_done, engine.epsilon())
+    log = None
+    if leader:
+        record_config(cfg, run)
+        if prep.charge is not None:
+            record_charge(prep.charge, run, cfg.budget)  # once per run, before the first step; a resume finds it
+        log = RunLog(private_dir(run), resume_step=engine.steps_done)
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, capture(**parts), info={"step": engine.steps_done, "stage": "finetune",
-                                                           "epsilon": engine.epsilon()})
+        state = capture(**parts)  # every rank: the engine gathers each rank's loss generator
+        if leader:
+            save_checkpoint(ckpt_path, state, info={"step": engine.steps_done, "stage": "finetune",
+                                                    "epsilon": engine.epsilon()})
 
     bar = tqdm(total=total, initial=engine.steps_done, disable=not progress, desc="DP fine-tune", unit="step")
     start = time.time()
@@ -221,7 +240,7 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
         if ema is not None:
             ema.step(params)
         bar.update(1)
-        if step % cfg.train.log_every == 0 or step == total:
+        if leader and (step % cfg.train.log_every == 0 or step == total):
             eps = engine.epsilon()
             log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
             bar.set_postfix(eps=f"{eps:.3f}")
@@ -229,6 +248,8 @@ def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: boo
             checkpoint()
     bar.close()
     engine.close()
+    if not leader:
+        return None
 
     # Export the private model with the guarantee it was trained under.
     if ema is not None:
