@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dpldm.dp import gradient  # noqa: F401  (installs the fast path, as using the DP engine does)
+from dpldm.dp import opacus_fastpath
 from dpldm.dp.opacus_fastpath import create_or_accumulate_grad_sample, original
 
 
@@ -15,12 +15,14 @@ def stored(fn, calls: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
     return param._current_grad_sample
 
 
-def test_installed_in_opacus_and_equal_to_opacus_in_every_case():
+def test_in_place_only_inside_our_block_and_equal_to_opacus_in_every_case():
     from opacus.grad_sample import grad_sample_module
 
-    assert grad_sample_module.create_or_accumulate_grad_sample is create_or_accumulate_grad_sample
     opacus_fn = original()
-    assert opacus_fn is not create_or_accumulate_grad_sample
+    assert opacus_fn is not create_or_accumulate_grad_sample  # opacus's own, outside our backward passes
+    with opacus_fastpath.in_place():
+        assert grad_sample_module.create_or_accumulate_grad_sample is create_or_accumulate_grad_sample
+    assert grad_sample_module.create_or_accumulate_grad_sample is opacus_fn
     g = torch.randn(4, 3, 2, dtype=torch.float64)
     h = torch.randn(4, 3, 2, dtype=torch.float64)
     cases = {"whole batch": [(g, 4)], "padded": [(g[:3], 4)], "used twice": [(g, 4), (h, 4)],

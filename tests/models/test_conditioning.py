@@ -37,3 +37,22 @@ def test_mean_init_starts_near_the_public_mean(public):
     assert ((rows - old.mean(0)).abs().max() < spread)  # 10% of the spread as noise
     with pytest.raises(ValueError, match="init must be"):
         public.resized(4, init="zeros")
+
+
+def test_copy_rows_start_as_the_named_public_rows(public):
+    old = public.embedding.weight.detach()
+    for init in ("public", "mean"):
+        rows = public.resized(3, init=init, seed=1, copy_rows={0: 4, 2: 1}).embedding.weight.detach()
+        assert torch.equal(rows[0], old[4]) and torch.equal(rows[2], old[1])
+        assert torch.equal(rows[1], public.resized(3, init=init, seed=1).embedding.weight.detach()[1])
+        assert torch.equal(rows[3], old[5])  # null row
+    with pytest.raises(ValueError, match="copy_rows"):
+        public.resized(3, copy_rows={0: 5})  # 5 is the null row, not a class
+
+
+def test_private_classes_are_matched_to_public_ones_by_name():
+    from dpldm.finetune.stage import same_name_rows
+
+    public_names = ("A", "B", "0", "1", " Seven ")
+    assert same_name_rows(("1", "0", "seven", "9"), public_names) == {0: 3, 1: 2, 2: 4}
+    assert same_name_rows(("x",), public_names) == {}

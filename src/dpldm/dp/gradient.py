@@ -27,11 +27,9 @@ from torch import Tensor, nn
 from dpldm.dp.batch import Batch, num_rows, repeat_rows, select_rows
 from dpldm.dp.clipping import accumulate_clipped
 from dpldm.dp.distributed import Ranks, from_leader, my_part, sum_over_ranks
-from dpldm.dp.opacus_fastpath import install as install_opacus_fastpath
+from dpldm.dp import opacus_fastpath
 from dpldm.dp.randomness import DPRandom
 from dpldm.errors import DpldmError
-
-install_opacus_fastpath()  # per-example gradients stored without opacus's zero-filled copy (see that module)
 
 LossFn = Callable[[nn.Module, Batch, torch.Generator], Tensor]
 """loss_fn(module, batch, generator) -> loss per row, shape [rows].
@@ -92,7 +90,8 @@ class PrivateGradient:
         with warnings.catch_warnings():
             # Harmless: the first hooked layer's input (data) does not require grad.
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            losses.sum().backward()
+            with opacus_fastpath.in_place():  # per-example gradients stored without opacus's zero-filled copy
+                losses.sum().backward()
         # Average the K draws of each example.
         grads = []
         for name, p in self.named_params:

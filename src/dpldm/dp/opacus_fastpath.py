@@ -1,4 +1,4 @@
-"""One change to opacus's hooks: store each layer's per-example gradients without a zero-filled copy.
+"""One change to opacus's hooks, in our backward passes only: per-example gradients stored without a zero-filled copy.
 
 Why by hand: opacus 1.6.0 (``grad_sample_module.create_or_accumulate_grad_sample``) allocates a zero tensor of
 shape [batch, *param.shape] for every trainable parameter on every backward pass, then copies the per-example
@@ -11,10 +11,10 @@ DP tests compare the per-example gradients with single-example backward passes).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
-
-_ORIGINAL = None
-
 
 def create_or_accumulate_grad_sample(*, param: torch.Tensor, grad_sample: torch.Tensor, max_batch_len: int) -> None:
     """Same contract and values as opacus's function of the same name."""
@@ -34,21 +34,26 @@ def create_or_accumulate_grad_sample(*, param: torch.Tensor, grad_sample: torch.
         param._current_grad_sample = padded
 
 
-def install() -> bool:
-    """Put the function above in place of opacus's; returns False (and changes nothing) if opacus lacks it."""
-    global _ORIGINAL
+@contextlib.contextmanager
+def in_place() -> Iterator[None]:
+    """The function above in place of opacus's for the duration of the block (our backward passes), and opacus's
+    own everywhere else: other users of opacus in the same process never see the change. Not thread-safe: two
+    threads running backward passes through opacus at once would see each other's swap."""
     from opacus.grad_sample import grad_sample_module
 
     current = getattr(grad_sample_module, "create_or_accumulate_grad_sample", None)
-    if current is None:
-        return False
-    if current is not create_or_accumulate_grad_sample:
-        _ORIGINAL = current
-        grad_sample_module.create_or_accumulate_grad_sample = create_or_accumulate_grad_sample
-    return True
+    if current is None:  # another opacus: leave it as it is
+        yield
+        return
+    grad_sample_module.create_or_accumulate_grad_sample = create_or_accumulate_grad_sample
+    try:
+        yield
+    finally:
+        grad_sample_module.create_or_accumulate_grad_sample = current
 
 
 def original():
     """opacus's own function (for the tests' comparison)."""
-    install()
-    return _ORIGINAL
+    from opacus.grad_sample import grad_sample_module
+
+    return grad_sample_module.create_or_accumulate_grad_sample

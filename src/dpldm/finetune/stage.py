@@ -54,8 +54,9 @@ class FinetuneTrainConfig:
     log_every: int = 10  # logical steps between log lines
     checkpoint_every: int = 50  # logical steps between resumable checkpoints
     seed: int = 0  # seeds the choice (or noise) of the new classes' embedding rows
-    # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean.
-    new_class_rows: Literal["public", "mean"] = "public"
+    # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean; "names":
+    # a class named as a public class (case and spaces aside) starts as that class's row, the others as "public".
+    new_class_rows: Literal["public", "mean", "names"] = "public"
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
@@ -104,6 +105,14 @@ class Prepared:
                 "accountant": plan.accountant}
 
 
+def same_name_rows(private_names, public_names) -> dict[int, int]:
+    """{private class: public class} for the classes whose names match, case and surrounding spaces aside.
+    Class names are public metadata (the label set), not private data."""
+    key = lambda name: str(name).strip().casefold()  # noqa: E731
+    public_index = {key(name): j for j, name in enumerate(public_names)}
+    return {i: public_index[key(name)] for i, name in enumerate(private_names) if key(name) in public_index}
+
+
 def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
                      progress: bool = True, encode: bool = True, device: torch.device | None = None) -> Prepared:
     """Load the public model and the private data, choose what is trained; encode the private latents unless
@@ -142,8 +151,11 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         if not cfg.trainable.class_embedder:
             raise DpldmError("the private classes differ from the public model's, so their embedding rows must be "
                              "trained: set trainable.class_embedder=true")
-        denoiser.conditioner = denoiser.conditioner.resized(private.num_classes, init=cfg.train.new_class_rows,
-                                                            seed=cfg.train.seed)
+        same_name = (same_name_rows(private.class_names, model.class_names)
+                     if cfg.train.new_class_rows == "names" else {})
+        init = "public" if cfg.train.new_class_rows == "names" else cfg.train.new_class_rows
+        denoiser.conditioner = denoiser.conditioner.resized(private.num_classes, init=init, seed=cfg.train.seed,
+                                                            copy_rows=same_name)
         model.class_names = tuple(private.class_names)
     try:
         names = select_trainable(denoiser, cfg.trainable, seed=cfg.train.seed)

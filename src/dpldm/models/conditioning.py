@@ -25,7 +25,8 @@ class ClassEmbedder(nn.Module):
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         return self.embedding(labels).unsqueeze(1)
 
-    def resized(self, num_classes: int, *, init: str = "public", seed: int = 0) -> "ClassEmbedder":
+    def resized(self, num_classes: int, *, init: str = "public", seed: int = 0,
+                copy_rows: dict[int, int] | None = None) -> "ClassEmbedder":
         """A table for a new label set: fresh rows for the new classes, the learned null row kept.
 
         init="public": new row i starts as a copy of a distinct public class row (a seeded choice that looks at no
@@ -33,9 +34,14 @@ class ClassEmbedder(nn.Module):
             from a context the UNet already tells apart from the others;
         init="mean": every new row starts at the mean of the public rows plus 10% of their spread as noise (the
             classes start almost alike and must be pulled apart by fine-tuning).
+        copy_rows: {new class: public class} rows to copy as they are (e.g. classes of the same name), before
+            ``init`` fills the others.
         """
         if init not in ("public", "mean"):
             raise ValueError(f"init must be 'public' or 'mean', got {init!r}")
+        copy_rows = copy_rows or {}
+        if any(not (0 <= i < num_classes and 0 <= j < self.num_classes) for i, j in copy_rows.items()):
+            raise ValueError(f"copy_rows must map new classes (< {num_classes}) to public ones (< {self.num_classes})")
         new = ClassEmbedder(num_classes, self.embedding.embedding_dim).to(self.embedding.weight)
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -48,6 +54,8 @@ class ClassEmbedder(nn.Module):
                 spread = old.std(0).mean() * 0.1
                 noise = torch.randn(num_classes, old.shape[1], generator=gen).to(old) * spread
                 new.embedding.weight[:num_classes] = old.mean(0) + noise
+            for i, j in copy_rows.items():
+                new.embedding.weight[i] = old[j]
             new.embedding.weight[num_classes] = self.embedding.weight[self.num_classes]
         return new
 
