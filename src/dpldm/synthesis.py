@@ -42,7 +42,7 @@ class SampleConfig:
     out_dir: str = "runs/samples"  # where samples.npz, samples.png and samples.yaml go
     n_per_class: int = 10  # images per class (class-balanced output)
     classes: list[int] | None = None  # only these class indices (None: every class of the model)
-    sampler: Literal["ddim", "ddpm"] = "ddim"  # reverse process
+    sampler: Literal["ddim", "ddpm", "dpmpp"] = "ddim"  # reverse process (dpmpp: DPM-Solver++ 2M, fewer steps)
     steps: int = 50  # sampler steps
     eta: float = 0.0  # DDIM eta (0: deterministic given the initial noise)
     guidance_scale: float = 1.0  # classifier-free guidance w (1: conditional only); the one default
@@ -68,6 +68,8 @@ class SampleConfig:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
         if self.clip_latents is not None and not self.clip_latents > 0:
             raise ValueError(f"clip_latents must be positive or None, got {self.clip_latents}")
+        if self.clip_latents is not None and self.sampler == "dpmpp":
+            raise ValueError("clip_latents works with the ddim and ddpm samplers, not dpmpp")
         check_device_name(self.device)
 
 
@@ -79,10 +81,11 @@ def check_request(model: LatentDiffusion, labels: np.ndarray, cfg: SampleConfig)
         raise ConfigError(f"sampling: {err}") from None
     if not len(labels):
         raise DpldmError("nothing to sample: no labels were asked for")
-    steps = model.diffusion.num_train_timesteps
+    # DDIM and DPM-Solver++ space their steps from t = 1 ("leading", offset 1), so they take at most T - 1.
+    steps = model.diffusion.num_train_timesteps - (cfg.sampler != "ddpm")
     if cfg.steps > steps:
-        raise DpldmError(f"{cfg.steps} sampler steps but the model has {steps} diffusion timesteps; use at most "
-                         f"{steps}")
+        raise DpldmError(f"{cfg.steps} sampler steps but {cfg.sampler} on a model of "
+                         f"{model.diffusion.num_train_timesteps} diffusion timesteps takes at most {steps}")
     classes = len(model.class_names)
     outside = labels[(labels < 0) | (labels >= classes)]
     if len(outside):

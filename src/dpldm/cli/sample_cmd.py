@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", default=S, help="model folder, or a shipped public model's name (config: model)")
     parser.add_argument("--out", default=S, help="output folder (config: out_dir)")
     parser.add_argument("--n-per-class", type=positive_int, default=S, help="images per class (default 10)")
-    parser.add_argument("--sampler", choices=["ddim", "ddpm"], default=S, help="reverse process (default ddim)")
+    parser.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp"], default=S,
+                        help="reverse process (default ddim; dpmpp: DPM-Solver++ 2M, good at about 20 steps)")
     parser.add_argument("--steps", type=positive_int, default=S, help="sampler steps (default 50)")
     parser.add_argument("--eta", type=finite_float, default=S, help="DDIM eta (default 0)")
     parser.add_argument("--guidance", type=finite_float, default=S,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 
 @dataclass
@@ -33,9 +33,12 @@ def train_scheduler(cfg: DiffusionConfig) -> DDPMScheduler:
     return DDPMScheduler(**_common(cfg))
 
 
-def make_scheduler(cfg: DiffusionConfig, sampler: Literal["ddim", "ddpm"], *,
-                   clip_latents: float | None = None) -> DDIMScheduler | DDPMScheduler:
+def make_scheduler(cfg: DiffusionConfig, sampler: Literal["ddim", "ddpm", "dpmpp"], *,
+                   clip_latents: float | None = None) -> DDIMScheduler | DDPMScheduler | DPMSolverMultistepScheduler:
     """A sampler's scheduler over the same betas as training.
+
+    ddim: DDIM (eta from the caller); ddpm: ancestral DDPM; dpmpp: DPM-Solver++ (2M, Lu et al. 2022), a second-order
+    multistep solver of the same ODE as DDIM with eta 0, which needs fewer steps for the same images.
 
     clip_latents: clip each step's prediction of z_0 to [-c, c] (DDPM's x_0 clipping, diffusers' ``clip_sample``),
     in the model's scaled latent space, where the data has unit std (scale-by-std); None: no clipping.
@@ -50,4 +53,11 @@ def make_scheduler(cfg: DiffusionConfig, sampler: Literal["ddim", "ddpm"], *,
         return DDIMScheduler(**common, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
     if sampler == "ddpm":
         return DDPMScheduler(**common, variance_type="fixed_small")
-    raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+    if sampler == "dpmpp":
+        if clip_latents is not None:
+            raise ValueError("clip_latents works with the ddim and ddpm samplers, not dpmpp")
+        # Solver order 2 with first-order final steps: diffusers' recommended set-up for guided sampling.
+        common.pop("clip_sample")
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
+                                           lower_order_final=True, timestep_spacing="leading", steps_offset=1)
+    raise ValueError(f"sampler must be 'ddim', 'ddpm' or 'dpmpp', got {sampler!r}")
