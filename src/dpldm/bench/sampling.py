@@ -9,14 +9,15 @@ from dpldm.cli.common import add_clip_latents, add_parser
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "sample", "Images per second of sampling (DDIM)",
+    parser = add_parser(subparsers, "sample", "Images per second of sampling",
                         "Samples --n class-balanced images from a model (default: the shipped Omniglot model, 28x28)\n"
-                        "with DDIM, batch --batch-size, and prints images per second (latent sampling + decoding),\n"
-                        "the FLOPs per image (torch's FLOP counter) and their share of this CPU's peak (a large\n"
-                        "sgemm, measured in the same run).")
+                        "with --sampler (DDIM by default), batch --batch-size, and prints images per second (latent\n"
+                        "sampling + decoding), the FLOPs per image (torch's FLOP counter) and their share of this\n"
+                        "CPU's peak (a large sgemm, measured in the same run).")
     parser.add_argument("--model", default="omniglot", help="model folder or shipped model name")
     parser.add_argument("--n", type=int, default=500, help="images to sample")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp"], default="ddim", help="reverse process")
+    parser.add_argument("--steps", type=int, default=50, help="sampler steps")
     parser.add_argument("--batch-size", type=int, default=500, help="images per batch")
     parser.add_argument("--guidance", type=float, default=1.0, help="guidance scale (1: no extra pass)")
     add_clip_latents(parser)
@@ -33,7 +34,7 @@ def run(args) -> int:
     from dpldm.synthesis import SampleConfig, generate, image_seeds, load_for_sampling
 
     # The sampling stage's model set-up; the images stay in memory (only the speed is measured), so `generate`.
-    cfg = SampleConfig(model=args.model, steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
+    cfg = SampleConfig(model=args.model, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
                        clip_latents=args.clip_latents, device=args.device)
     model = load_for_sampling(cfg)
     labels = np.arange(args.n, dtype=np.int64) % len(model.class_names)
@@ -41,7 +42,8 @@ def run(args) -> int:
     # FLOPs per image, counted on a small batch of the same sampler (they do not depend on the batch size).
     probe = min(args.n, 10)
     flops = count_flops(lambda: generate(model, labels[:probe], image_seeds(0, probe), cfg, progress=False)) / probe
-    result = {"model": args.model, "image_size": model.image_size, "images": args.n, "steps": args.steps,
+    result = {"model": args.model, "image_size": model.image_size, "images": args.n, "sampler": args.sampler,
+              "steps": args.steps,
               "batch_size": args.batch_size, "guidance": args.guidance,
               "clip_latents": args.clip_latents, "device": next(model.denoiser.parameters()).device.type,
               "threads": torch.get_num_threads(),
