@@ -90,3 +90,17 @@ def test_no_model_or_no_folder_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
     assert main(["sample", "--model", "omniglot", "--out", "", "--dry-run"]) == 2
     assert "out_dir must name a folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_sampling_draws_the_eager_images(tiny_public_model, tmp_path, capsys):
+    # The slow twin is the eager denoiser; compiled (inductor, frozen weights) kernels sum in other orders.
+    out = tmp_path / "compiled"
+    assert main(["sample", "--model", str(tiny_public_model), "--out", str(out), "--n-per-class", "1",
+                 "--sampler", "dpmpp", "--steps", "2", "--guidance", "2", "--device", "cpu", "--compile"]) == 0
+    labels = class_balanced_labels(26, 1)
+    model = load_bundle(tiny_public_model)
+    eager, _ = generate(model, labels, image_seeds(0, len(labels)),
+                        SampleConfig(sampler="dpmpp", steps=2, guidance_scale=2.0), progress=False)
+    compiled = np.load(out / "samples.npz")["images"]
+    assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 1  # at most one grey level, from rounding
