@@ -126,8 +126,8 @@ def test_sampling_in_parts_equals_one_call_and_resumes(tiny_public_model, tmp_pa
 def test_cli_names_the_datasets_it_has_configs_for(capsys):
     from dpldm.cli.main import main
 
-    assert main(["bench", "quality", "--dataset", "cifar10", "--epsilon", "1"]) == 2
-    assert "no fine-tuning config for dataset 'cifar10'" in capsys.readouterr().err
+    assert main(["bench", "quality", "--dataset", "cifar100", "--epsilon", "1"]) == 2
+    assert "no fine-tuning config for dataset 'cifar100'" in capsys.readouterr().err
 
 
 def test_commit_is_dirty_only_for_changes_to_the_package(tmp_path):
