@@ -44,7 +44,9 @@ def test_public_stages_train_and_fingerprint_colour_images(tiny_colour_autoencod
     assert model.public_hashes.tolist() == expected
 
 
-def test_colour_finetune_sample_evaluate_and_report(tiny_colour_public_model, colour_data_root, tmp_path, capsys):
+def test_colour_finetune_sample_evaluate_and_report(tiny_colour_public_model, colour_data_root, tmp_path, capsys,
+                                                   monkeypatch):
+    monkeypatch.setenv("DPLDM_CACHE", str(tmp_path / "cache"))  # reference features of the stand-in, not cached
     root, run = colour_data_root, tmp_path / "ft"
     with pytest.warns(UserWarning, match="seed"):  # dp.seed: reproducible, so not private against its holder
         assert main(finetune_args(tiny_colour_public_model, root, run)) == 0
@@ -84,13 +86,9 @@ def test_colour_finetune_sample_evaluate_and_report(tiny_colour_public_model, co
             seen.append(images)
             return images.reshape(len(images), -1, 3).mean(axis=1) / 255.0 + 1e-3 * np.arange(len(images))[:, None]
 
-    original = backends.inception_backend
-    backends.inception_backend = lambda *args, **kwargs: ColourCheckingFeatures()
-    try:
-        assert main(["evaluate", "fid", "--synthetic", str(samples / "samples.npz"), "--dataset", "cifar10",
-                     "--data-root", str(root), "--n", "30", "--json", "--out", str(run / "metrics.json")]) == 0
-    finally:
-        backends.inception_backend = original
+    monkeypatch.setattr(backends, "inception_backend", lambda *args, **kwargs: ColourCheckingFeatures())
+    assert main(["evaluate", "fid", "--synthetic", str(samples / "samples.npz"), "--dataset", "cifar10",
+                 "--data-root", str(root), "--n", "30", "--json", "--out", str(run / "metrics.json")]) == 0
     fid = json.loads(capsys.readouterr().out)
     assert np.isfinite(fid["fid"]) and fid["reference"] == "cifar10:train"
     # Both sides reached the feature extractor in colour, as stored: no grey conversion on the way.
