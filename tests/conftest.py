@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 # The test models are tiny: one thread is faster than two, and it keeps timings sane when the cores are shared.
 torch.set_num_threads(1)
@@ -136,3 +139,67 @@ def sentinel_counts(monkeypatch: pytest.MonkeyPatch) -> SentinelCounts:
     sentinel = SentinelCounts()
     sentinel.patch(monkeypatch)
     return sentinel
+
+
+# Colour: small stand-ins for the two colour archives, in their real format (JPEG bytes + offsets + split flag, as
+# shared/data/README.md describes them), so the colour pipeline runs through the real readers without the shared data.
+def colour_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (N, 32, 32, 3): noise plus a square whose colour and place encode the label (learnable)."""
+    hues = np.array([[255, 40, 40], [40, 255, 40], [40, 40, 255], [255, 255, 40], [255, 40, 255], [40, 255, 255],
+                     [255, 150, 40], [150, 40, 255], [240, 240, 240], [120, 120, 60]], dtype=np.uint8)
+    images = rng.integers(0, 90, (len(labels), 32, 32, 3)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        top = 2 + 2 * (label // 10)
+        images[i, top:top + 12, 8:20] = hues[label % 10]
+    return images
+
+
+def write_jpeg_archive(path: Path, images: np.ndarray, labels: np.ndarray, flag_key: str, flags: np.ndarray,
+                       classes: list[str]) -> None:
+    """``images`` as the shared archives store them: JPEG bytes, offsets, labels, a 0/1 split flag, class names."""
+    blobs = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=90, subsampling=0)
+        blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
+    np.savez(path, jpeg_bytes=np.concatenate(blobs), offsets=offsets, y=labels.astype(np.int64),
+             **{flag_key: flags.astype(np.uint8)}, classes=np.array(classes))
+
+
+@pytest.fixture(scope="session")
+def colour_data_root(tmp_path_factory) -> Path:
+    """A data root holding a small tiny_imagenet32_jpeg.npz (20 classes, 320 train + 60 val; the public side) and
+    cifar10_jpeg.npz (10 classes, 400 train + 200 test; the private side), drawn from different seeds."""
+    root = tmp_path_factory.mktemp("colour_data")
+    rng = np.random.default_rng(32)
+    y = np.concatenate([np.arange(320) % 20, np.arange(60) % 20])
+    write_jpeg_archive(root / "tiny_imagenet32_jpeg.npz", colour_images(y, rng), y, "is_val",
+                       np.arange(380) >= 320, [f"scene {c}" for c in range(20)])
+    rng = np.random.default_rng(10)
+    y = np.concatenate([np.arange(400) % 10, np.arange(200) % 10])
+    write_jpeg_archive(root / "cifar10_jpeg.npz", colour_images(y, rng), y, "is_test", np.arange(600) >= 400,
+                       [f"class {c}" for c in range(10)])
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_colour_autoencoder(colour_data_root, tmp_path_factory) -> Path:
+    """Folder of a seconds-trained 32x32x3 autoencoder (configs/tiny_colour_autoencoder.yaml)."""
+    from dpldm.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_colour_ae")
+    assert main(["train-autoencoder", "--config", "tiny_colour_autoencoder", "--out", str(out),
+                 "--data-root", str(colour_data_root)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_colour_public_model(colour_data_root, tiny_colour_autoencoder, tmp_path_factory) -> Path:
+    """Model folder of a seconds-trained colour latent diffusion model (configs/tiny_colour_ldm.yaml)."""
+    from dpldm.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_colour_ldm")
+    assert main(["pretrain", "--config", "tiny_colour_ldm", "--out", str(out), "--data-root", str(colour_data_root),
+                 "--set", f"autoencoder={tiny_colour_autoencoder / 'autoencoder'}"]) == 0
+    return out / "model"

@@ -126,8 +126,8 @@ def test_sampling_in_parts_equals_one_call_and_resumes(tiny_public_model, tmp_pa
 def test_cli_names_the_datasets_it_has_configs_for(capsys):
     from dpldm.cli.main import main
 
-    assert main(["bench", "quality", "--dataset", "cifar10", "--epsilon", "1"]) == 2
-    assert "no fine-tuning config for dataset 'cifar10'" in capsys.readouterr().err
+    assert main(["bench", "quality", "--dataset", "cifar100", "--epsilon", "1"]) == 2
+    assert "no fine-tuning config for dataset 'cifar100'" in capsys.readouterr().err
 
 
 def test_commit_is_dirty_only_for_changes_to_the_package(tmp_path):
@@ -152,3 +152,18 @@ def test_commit_is_dirty_only_for_changes_to_the_package(tmp_path):
     assert git_commit(package) == clean
     (package / "code.py").write_text("x = 2\n")
     assert git_commit(package) == clean + "+dirty"
+
+
+def test_cifar10_has_a_config_and_resnet20_as_its_stated_classifier(tmp_path):
+    from dpldm.bench.quality import DATASETS, default_classifiers, format_row
+    from dpldm.cli.common import resolve_config_path
+
+    assert resolve_config_path(DATASETS["cifar10"]).is_file()
+    assert default_classifiers("cifar10") == ("resnet20",) and default_classifiers("mnist") == ("cnn",)
+    row = {"dataset": "cifar10", "target_epsilon": 10.0, "epsilon": 9.99, "accuracy": 41.25, "fid": 50.0,
+           "fid_n_synthetic": 10000, "fid_n_reference": 10000, "precision": None, "recall": None,
+           "n_synthetic": 60000, "stage_wall_s": {"finetune": 60, "sample": 60, "accuracy": 60, "fid": 60},
+           "commit": "abc", "cores": 2, "command": "dpldm bench quality --dataset cifar10 --epsilon 10",
+           "accuracy_selected": {"classifier": "resnet20", "seed": 0, "epoch": 3}}
+    assert "| 41.2 (resnet20) |" in format_row(row)  # the header says CNN: a row by another classifier says so
+    assert "| 41.2 |" in format_row({**row, "accuracy_selected": {"classifier": "cnn", "seed": 0, "epoch": 3}})

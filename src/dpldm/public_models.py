@@ -14,6 +14,7 @@ from dpldm.bundle import PUBLIC_HASHES, LatentDiffusion, load_bundle, sha256_fil
 from dpldm.errors import DpldmError
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+CONFIGS = Path(__file__).resolve().parent / "configs"  # the bundled recipes, for a hint when a model is missing
 
 
 def bundled_models() -> dict[str, Path]:
@@ -44,8 +45,12 @@ def resolve_model(name_or_path: str | Path) -> LatentDiffusion:
         folder = shipped[str(name_or_path)]
         verify_manifest(folder)
         return load_bundle(folder)
+    recipe = CONFIGS / f"{name_or_path}_ldm.yaml"  # a public model with a bundled recipe that is not shipped (yet)
+    hint = (f"; '{name_or_path}' is not shipped in this version: train it with `dpldm train-autoencoder --config "
+            f"{name_or_path}_autoencoder` and `dpldm pretrain --config {name_or_path}_ldm`, then give its model "
+            f"folder" if path.name == str(name_or_path) and recipe.is_file() else "")
     raise DpldmError(f"no model at '{name_or_path}': give a folder with model.json, or one of the shipped "
-                     f"public models: {', '.join(shipped) or '(none installed)'}")
+                     f"public models: {', '.join(shipped) or '(none installed)'}{hint}")
 
 
 def package(name: str, *, autoencoder_run: str | Path, ldm_run: str | Path, commands: list[str],

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from dpldm.bundle import LatentDiffusion
 from dpldm.config import ConfigError, to_dict
 from dpldm.data import from_unit_range
+from dpldm.data.grid import class_grid
 from dpldm.diffusion.sampling import sample_latents
 from dpldm.diffusion.schedule import make_scheduler
 from dpldm.errors import DpldmError
@@ -222,7 +223,7 @@ def check_sample_folder(out_dir: str | Path, settings: dict[str, Any]) -> None:
 def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
                  *, settings: dict[str, Any] | None = None, max_classes: int = 50,
                  per_row: int = 10) -> tuple[Path, Path]:
-    """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class) and,
+    """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class, named under it) and,
     given the ``settings`` they were drawn with (``sample_settings``), ``samples.yaml`` last."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,30 +232,10 @@ def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, cl
     np.savez_compressed(tmp, images=images, labels=labels, class_names=np.array(class_names))
     tmp.replace(npz)
     png = out_dir / "samples.png"
-    class_grid(images, labels, class_names, png, max_classes=max_classes, per_row=per_row)
+    class_grid(images, labels, class_names, max_classes=max_classes, per_row=per_row).save(png, format="PNG")
     if settings is not None:
         write_settings(out_dir / SAMPLES_RECORD, settings)
     return npz, png
-
-
-def class_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], out: str | Path, *,
-               max_classes: int = 50, per_row: int = 10, scale: int = 2) -> Path:
-    """A PNG grid: one row per class (its name on the left), up to ``per_row`` images of that class."""
-    from PIL import Image, ImageDraw
-
-    classes = [c for c in range(len(class_names)) if (labels == c).any()][:max_classes]
-    h, w = images.shape[1:3]
-    label_w = 90
-    grid = Image.new("RGB", (label_w + per_row * (w * scale + 2), len(classes) * (h * scale + 2)), "white")
-    draw = ImageDraw.Draw(grid)
-    for r, c in enumerate(classes):
-        top = r * (h * scale + 2)
-        draw.text((4, top + h * scale // 2 - 6), str(class_names[c])[:14], fill="black")
-        for k, img in enumerate(images[labels == c][:per_row]):
-            tile = Image.fromarray(img).convert("RGB").resize((w * scale, h * scale), Image.NEAREST)
-            grid.paste(tile, (label_w + k * (w * scale + 2), top))
-    grid.save(out)
-    return Path(out)
 
 
 def generate_in_parts(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg: SampleConfig,

@@ -74,3 +74,30 @@ def test_onnx_matches_torchscript_on_two_images(tmp_path) -> None:
     path = tmp_path / "inception.onnx"
     assert export_onnx(path) < 1e-4  # exports, then compares both backends' features on two images
     assert path.is_file()
+
+
+def inception_input_one_by_one(image: np.ndarray) -> np.ndarray:
+    """Slow twin of ``inception_input`` for ONE uint8 image, (H, W) grey or (H, W, 3) colour -> (3, 299, 299): a
+    grey image is repeated to three channels, a colour one keeps its own; each channel is resized on its own by
+    the legacy TF bilinear loop above, then mapped to x / 128 - 1 and clipped to [-1, 1 - 1/128]."""
+    planes = [image] * 3 if image.ndim == 2 else [image[..., c] for c in range(3)]
+    resized = [legacy_tf_resize(plane.astype(np.float64), 299) for plane in planes]
+    return np.clip(np.stack(resized) / 128.0 - 1.0, -1.0, 1.0 - 1.0 / 128.0)
+
+
+def test_colour_input_keeps_its_channels_and_matches_the_per_image_loop() -> None:
+    rng = np.random.default_rng(3)
+    colour = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    colour[0, :, :16] = [250, 10, 10]  # a red half: its channels must stay apart
+    batched = inception_input(colour).numpy()
+    assert batched.shape == (2, 3, 299, 299)
+    for i in range(len(colour)):
+        np.testing.assert_allclose(batched[i], inception_input_one_by_one(colour[i]), atol=1e-5)
+    assert not np.allclose(batched[0, 0], batched[0, 1])  # no grey conversion: red stays red
+    assert batched[0, 0, 150, 10] == pytest.approx(250 / 128 - 1) and batched[0, 1, 150, 10] == pytest.approx(
+        10 / 128 - 1)
+    # Grey is still repeated to three channels, and equals its colour twin with R = G = B.
+    grey = rng.integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    np.testing.assert_allclose(inception_input(grey).numpy()[0], inception_input_one_by_one(grey[0]), atol=1e-5)
+    np.testing.assert_array_equal(inception_input(grey).numpy(),
+                                  inception_input(np.repeat(grey[..., None], 3, axis=-1)).numpy())

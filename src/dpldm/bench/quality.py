@@ -25,7 +25,10 @@ from dpldm.synthesis import TUNED_GUIDANCE
 from dpldm.training.runlog import RESULT_NEUTRAL
 
 # dataset -> its fine-tuning config (which names the public model it starts from).
-DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune"}
+DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune", "cifar10": "cifar10_finetune"}
+# dataset -> the stated downstream classifier on this CPU when --classifiers is not given (default: the CNN). The
+# colour set gets the CPU-sized ResNet-20; DPImageBench's GPU-sized three stay available by name.
+DEFAULT_CLASSIFIERS = {"cifar10": ("resnet20",)}
 STAGES = ("finetune", "sample", "accuracy", "fid")
 TABLE_MARKER = "<!-- dpldm bench quality: rows are added above this line -->"
 TABLE_HEADER = ("| dataset | epsilon (spent) | CNN accuracy % | FID | precision / recall | synthetic images "
@@ -35,7 +38,7 @@ TABLE_HEADER = ("| dataset | epsilon (spent) | CNN accuracy % | FID | precision 
 
 @dataclass
 class QualitySettings:
-    dataset: str  # private dataset: mnist or fashion_mnist (or any dataset with a config)
+    dataset: str  # private dataset: mnist, fashion_mnist or cifar10 (or any dataset with a config)
     epsilon: float
     out: Path
     config: str | None = None  # fine-tuning config; None: DATASETS[dataset]
@@ -70,7 +73,8 @@ def register(subparsers) -> None:
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
     add_clip_latents(parser)
-    parser.add_argument("--classifiers", nargs="+", default=["cnn"], help="downstream classifiers")
+    parser.add_argument("--classifiers", nargs="+", default=None,
+                        help="downstream classifiers (default: resnet20 for cifar10, cnn for the others)")
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
     parser.add_argument("--features", default="onnx", choices=["onnx", "torchscript"], help="TF-Inception backend")
     parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the row is written to")
@@ -89,6 +93,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise DpldmError("--n-samples must be at least 1 and --fid-n at least 2")
 
 
+def default_classifiers(dataset: str) -> tuple[str, ...]:
+    return DEFAULT_CLASSIFIERS.get(dataset, ("cnn",))
+
+
 def run(args: argparse.Namespace) -> int:
     check_args(args)
     out = Path(args.out or f"runs/bench/{args.dataset}-eps{args.epsilon:g}")
@@ -96,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                                overrides=list(args.overrides), n_samples=args.n_samples, fid_n=args.fid_n,
                                sample_steps=args.sample_steps, guidance=args.guidance,
                                clip_latents=args.clip_latents,
-                               classifiers=tuple(args.classifiers), classifier_epochs=args.classifier_epochs,
+                               classifiers=tuple(args.classifiers or default_classifiers(args.dataset)),
+                               classifier_epochs=args.classifier_epochs,
                                features=args.features)
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
     result = run_quality(settings, data_root=args.data_root, download=args.download, say=say,
@@ -223,10 +232,16 @@ def format_row(result: dict[str, Any]) -> str:
     minutes = " / ".join(f"{wall[name] / 60:.0f}" for name in STAGES) + " min"
     pr = (f"{result['precision']:.3f} / {result['recall']:.3f}" if result["precision"] is not None else "-")
     return (f"| {result['dataset']} | {result['target_epsilon']:g} ({result['epsilon']:.3f}) "
-            f"| {result['accuracy']:.1f} "
+            f"| {result['accuracy']:.1f}{classifier_note(result)} "
             f"| {result['fid']:.1f} ({result['fid_n_synthetic']:,} vs {result['fid_n_reference']:,}) | {pr} "
             f"| {result['n_synthetic']:,} | {minutes} | {result['commit']} | {result['cores']} "
             f"| `{result['command']}` |")
+
+
+def classifier_note(result: dict[str, Any]) -> str:
+    """' (resnet20)' after the accuracy when the selected classifier is not the CNN the table's header names."""
+    name = result.get("accuracy_selected", {}).get("classifier", "cnn")
+    return "" if name == "cnn" else f" ({name})"
 
 
 def record_row(path: Path, result: dict[str, Any]) -> None:
@@ -247,5 +262,5 @@ def record_row(path: Path, result: dict[str, Any]) -> None:
 
 def summary_line(result: dict[str, Any]) -> str:
     return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy']:.1f}% "
-            f"(CNN), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
+            f"({result['accuracy_selected']['classifier']}), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
             f"result: {result['out']}/result.json")

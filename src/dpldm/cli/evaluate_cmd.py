@@ -49,8 +49,8 @@ def _register_accuracy(metrics) -> None:
                         help="the generator of --synthetic: its model folder, its fine-tuning run folder or a shipped "
                         "model's name; private-val selection reads its model.json for the split fine-tuning held out")
     parser.add_argument("--classifier", default="cnn", choices=[*CLASSIFIERS, "all"],
-                        help="cnn: DPDM's 3-conv CNN (CPU-friendly); resnet/wrn/resnext: DPImageBench's (GPU); "
-                        "all: resnet, wrn, resnext")
+                        help="cnn: DPDM's 3-conv CNN (CPU-friendly, 28x28 grey); resnet20: ResNet-20 (CPU-sized, "
+                        "colour); resnet/wrn/resnext: DPImageBench's (GPU); all: resnet, wrn, resnext")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs; None: the classifier's own")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
     parser.add_argument("--selection", default="private-val", choices=SELECTIONS,

@@ -1,4 +1,5 @@
-"""A readable PNG grid of sample images, each upscaled (nearest neighbour) with its label written under it."""
+"""Readable PNG grids of images, grey or colour, upscaled (nearest neighbour): ``image_grid`` writes each image's
+label under it, ``class_grid`` gives each class one row with the class's name under the row."""
 
 from __future__ import annotations
 
@@ -72,3 +73,32 @@ def save_grid(path: str | Path, images: np.ndarray, labels: Sequence[str], *, co
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(images, labels, columns=columns, title=title).save(path, format="PNG")
     return path
+
+
+def class_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], *, max_classes: int = 50,
+               per_row: int = 10, scale: int = 2) -> Image.Image:
+    """An RGB grid of uint8 ``images`` ((N, H, W) grey or (N, H, W, 3) colour, shown as they are): one row per class
+    present in ``labels`` (the first ``max_classes``), up to ``per_row`` of its images, its name written under it.
+
+    Names go under the rows rather than beside them so that long ones (Tiny ImageNet's "Egyptian cat") are read in
+    full; a name wider than the row is cut with an ellipsis.
+    """
+    if len(images) != len(labels) or not len(images):
+        raise ValueError(f"need one label per image and at least one image, got {len(images)} and {len(labels)}")
+    rgb = images if images.ndim == 4 else np.repeat(images[..., None], 3, axis=-1)
+    classes = [c for c in range(len(class_names)) if (labels == c).any()][:max_classes]
+    h, w = images.shape[1:3]
+    cell_w, cell_h = w * scale, h * scale
+    font = _font(LABEL_PX)
+    label_h = LABEL_PX + 5
+    row_h = cell_h + label_h + GAP
+    canvas = Image.new("RGB", (GAP + per_row * (cell_w + GAP), GAP + len(classes) * row_h), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for r, c in enumerate(classes):
+        top = GAP + r * row_h
+        for k, i in enumerate(np.flatnonzero(labels == c)[:per_row]):
+            tile = Image.fromarray(rgb[i]).resize((cell_w, cell_h), Image.Resampling.NEAREST)
+            canvas.paste(tile, (GAP + k * (cell_w + GAP), top))
+        draw.text((GAP + 2, top + cell_h + 2), _fit(str(class_names[c]), font, canvas.width - 2 * GAP - 4),
+                  fill=TEXT, font=font)
+    return canvas

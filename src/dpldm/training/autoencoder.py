@@ -55,6 +55,11 @@ class AutoencoderStageConfig:
     train: AutoencoderTrainConfig = field(default_factory=AutoencoderTrainConfig)
     out_dir: str = "runs/autoencoder"  # run folder
 
+    def validate(self) -> None:
+        if self.model.in_channels != self.data.channels:
+            raise ValueError(f"model.in_channels={self.model.in_channels} but data.channels={self.data.channels}: "
+                             f"the autoencoder must take the images as they are prepared (1 grey, 3 colour)")
+
 
 def lr_lambda(warmup: int, total: int):
     """Multiplier of the peak LR at a step: linear warm-up, then cosine decay to 10%."""
@@ -177,14 +182,16 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
 
 @torch.no_grad()
 def save_reconstruction_grid(vae, x: torch.Tensor, out: Path) -> None:
-    """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
+    """Originals (odd rows) above their reconstructions (even rows), 8 per row; grey or colour."""
     from PIL import Image
 
     from dpldm.data import from_unit_range
 
     vae.eval()
     rec = vae.decode(vae.encode(x.to(next(vae.parameters()).device)).latent_dist.mean).sample.cpu()
-    a, b = from_unit_range(x), from_unit_range(rec)
+    a, b = from_unit_range(x), from_unit_range(rec)  # (N, H, W) grey or (N, H, W, 3) colour
+    short = -len(a) % 8  # a last row of fewer than 8 images is filled with black ones
+    a, b = (np.concatenate([v, np.zeros((short, *v.shape[1:]), v.dtype)]) for v in (a, b))
     rows = []
     for i in range(0, len(a), 8):
         rows += [np.concatenate(list(a[i:i + 8]), axis=1), np.concatenate(list(b[i:i + 8]), axis=1)]

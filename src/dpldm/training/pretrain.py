@@ -74,6 +74,9 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     if ae_cfg.latent_channels != cfg.unet.latent_channels:
         raise DpldmError(f"unet.latent_channels={cfg.unet.latent_channels} but the autoencoder's latents have "
                          f"{ae_cfg.latent_channels} channels")
+    if ae_cfg.in_channels != cfg.data.channels:
+        raise DpldmError(f"data.channels={cfg.data.channels} but the autoencoder takes images with "
+                         f"{ae_cfg.in_channels} channel(s) (1 grey, 3 colour); set data.channels={ae_cfg.in_channels}")
     if cfg.data.image_size // ae_cfg.downsampling != cfg.unet.sample_size:
         raise DpldmError(f"unet.sample_size={cfg.unet.sample_size} but {cfg.data.image_size}px images give "
                          f"{cfg.data.image_size // ae_cfg.downsampling}px latents")
