@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import yaml
 import pytest
 
 from dpldm.bench import quality
@@ -167,3 +168,18 @@ def test_cifar10_has_a_config_and_resnet20_as_its_stated_classifier(tmp_path):
            "accuracy_selected": {"classifier": "resnet20", "seed": 0, "epoch": 3}}
     assert "| 41.2 (resnet20) |" in format_row(row)  # the header says CNN: a row by another classifier says so
     assert "| 41.2 |" in format_row({**row, "accuracy_selected": {"classifier": "cnn", "seed": 0, "epoch": 3}})
+
+
+@pytest.mark.slow
+def test_the_non_private_twin_runs_the_config_without_noise_or_clipping_and_says_so(settings, tmp_path):
+    import dataclasses
+
+    from dpldm.bench.quality import format_row, summary_line
+
+    twin = dataclasses.replace(settings, epsilon=None, out=tmp_path / "twin")
+    result = run_quality(twin, extractor=PooledPixels(), progress=False, say=lambda m: None)
+    config = yaml.safe_load((tmp_path / "twin" / "finetune" / "config.yaml").read_text())
+    assert config["dp"]["epsilon"] is None and config["dp"]["noise_multiplier"] == 0.0001
+    assert config["dp"]["max_grad_norm"] == 10 and config["dp"]["steps"] == 4  # the config's steps, as the row's
+    assert result["target_epsilon"] is None and result["epsilon"] > 1e6  # what sigma 1e-4 "spends": nothing private
+    assert "| digits | non-private |" in format_row(result) and "digits non-private:" in summary_line(result)

@@ -30,6 +30,9 @@ DATASETS = {"mnist": "mnist_finetune", "fashion_mnist": "fashion_mnist_finetune"
 # colour set gets the CPU-sized ResNet-20; DPImageBench's GPU-sized three stay available by name.
 DEFAULT_CLASSIFIERS = {"cifar10": ("resnet20",)}
 STAGES = ("finetune", "sample", "accuracy", "fid")
+# The non-private twin of a row: the same steps, batch and sampling, with (almost) no noise and no clipping, so the
+# gap to the DP row is what privacy costs at that compute. Its rows say "non-private"; nothing in it is DP.
+NON_PRIVATE = ["dp.epsilon=null", "dp.noise_multiplier=0.0001", "dp.max_grad_norm=10", "dp.accountant=rdp"]
 TABLE_MARKER = "<!-- dpldm bench quality: rows are added above this line -->"
 TABLE_HEADER = ("| dataset | epsilon (spent) | CNN accuracy % | FID | precision / recall | synthetic images "
                 "| wall time: fine-tune / sample / accuracy / FID | commit | cores | command |\n"
@@ -39,7 +42,7 @@ TABLE_HEADER = ("| dataset | epsilon (spent) | CNN accuracy % | FID | precision 
 @dataclass
 class QualitySettings:
     dataset: str  # private dataset: mnist, fashion_mnist or cifar10 (or any dataset with a config)
-    epsilon: float
+    epsilon: float | None  # target epsilon; None: the non-private twin (NON_PRIVATE), for the quality ladder
     out: Path
     config: str | None = None  # fine-tuning config; None: DATASETS[dataset]
     overrides: list[str] = field(default_factory=list)  # --set for the fine-tuning config
@@ -63,7 +66,11 @@ def register(subparsers) -> None:
                         "Rerunning the same command resumes: finished stages are skipped, fine-tuning and\n"
                         "sampling continue where they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
     parser.add_argument("--dataset", required=True, help=f"private dataset ({', '.join(DATASETS)})")
-    parser.add_argument("--epsilon", type=float, required=True, help="target epsilon of the fine-tuning")
+    privacy = parser.add_mutually_exclusive_group(required=True)
+    privacy.add_argument("--epsilon", type=float, help="target epsilon of the fine-tuning")
+    privacy.add_argument("--non-private", action="store_true",
+                         help="the non-private twin: the config's steps and batch without noise or clipping "
+                              "(NOT private; for measuring what privacy costs)")
     parser.add_argument("--out", default=None, help="run folder (default: runs/bench/DATASET-epsEPSILON)")
     parser.add_argument("--config", default=None, help="fine-tuning config (default: DATASET_finetune)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
@@ -99,8 +106,9 @@ def default_classifiers(dataset: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     check_args(args)
-    out = Path(args.out or f"runs/bench/{args.dataset}-eps{args.epsilon:g}")
-    settings = QualitySettings(dataset=args.dataset, epsilon=args.epsilon, out=out, config=args.config,
+    epsilon = None if args.non_private else args.epsilon
+    out = Path(args.out or f"runs/bench/{args.dataset}-" + ("nonprivate" if epsilon is None else f"eps{epsilon:g}"))
+    settings = QualitySettings(dataset=args.dataset, epsilon=epsilon, out=out, config=args.config,
                                overrides=list(args.overrides), n_samples=args.n_samples, fid_n=args.fid_n,
                                sample_steps=args.sample_steps, guidance=args.guidance,
                                clip_latents=args.clip_latents,
@@ -136,7 +144,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     out = settings.out
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(FinetuneConfig, resolve_config_path(settings.config or DATASETS[settings.dataset]),
-                      [*settings.overrides, f"out_dir={out / 'finetune'}", f"dp.epsilon={settings.epsilon}"])
+                      [*settings.overrides, f"out_dir={out / 'finetune'}",
+                       *(NON_PRIVATE if settings.epsilon is None else [f"dp.epsilon={settings.epsilon}"])])
     unknown = [name for name in settings.classifiers if name not in CLASSIFIERS]
     if unknown:
         raise DpldmError(f"unknown classifier(s) {', '.join(unknown)}; known: {', '.join(CLASSIFIERS)}")
@@ -159,7 +168,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     def accuracy() -> dict[str, Any]:
         # One candidate is chosen on the private validation split that fine-tuning held out (key from model.json).
         acc_cfg = AccuracyConfig(classifiers=settings.classifiers, epochs=settings.classifier_epochs,
-                                 selection="private-val", epsilon=settings.epsilon)
+                                 selection="private-val",
+                                 epsilon=float("inf") if settings.epsilon is None else settings.epsilon)
         specs = [replace(CLASSIFIERS[name], image_size=settings.classifier_image_size or CLASSIFIERS[name].image_size)
                  for name in settings.classifiers]
         return evaluate_accuracy(str(out / "samples.npz"), dataset=settings.dataset, config=acc_cfg,
@@ -231,7 +241,9 @@ def format_row(result: dict[str, Any]) -> str:
     wall = result["stage_wall_s"]
     minutes = " / ".join(f"{wall[name] / 60:.0f}" for name in STAGES) + " min"
     pr = (f"{result['precision']:.3f} / {result['recall']:.3f}" if result["precision"] is not None else "-")
-    return (f"| {result['dataset']} | {result['target_epsilon']:g} ({result['epsilon']:.3f}) "
+    privacy = ("non-private" if result["target_epsilon"] is None
+               else f"{result['target_epsilon']:g} ({result['epsilon']:.3f})")
+    return (f"| {result['dataset']} | {privacy} "
             f"| {result['accuracy']:.1f}{classifier_note(result)} "
             f"| {result['fid']:.1f} ({result['fid_n_synthetic']:,} vs {result['fid_n_reference']:,}) | {pr} "
             f"| {result['n_synthetic']:,} | {minutes} | {result['commit']} | {result['cores']} "
@@ -261,6 +273,7 @@ def record_row(path: Path, result: dict[str, Any]) -> None:
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    return (f"{result['dataset']} at epsilon {result['epsilon']:.3f}: accuracy {result['accuracy']:.1f}% "
+    privacy = "non-private" if result["target_epsilon"] is None else f"epsilon {result['epsilon']:.3f}"
+    return (f"{result['dataset']} {privacy}: accuracy {result['accuracy']:.1f}% "
             f"({result['accuracy_selected']['classifier']}), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
             f"result: {result['out']}/result.json")
