@@ -175,9 +175,12 @@ def test_sample_option_values_are_refused_by_the_parser(tiny_public_model, tmp_p
 @pytest.mark.parametrize("extra, needles", [
     (["--classes", "42"], ("--classes 42", "numbered 0..")),
     (["--classes", "-1"], ("--classes -1",)),
-    (["--steps", "2000"], ("2000 sampler steps", "at most 1000")),
+    (["--steps", "2000"], ("2000 sampler steps", "at most 999")),
+    (["--steps", "1000"], ("1000 sampler steps", "ddim", "at most 999")),  # DDIM's offset 1: t = 1000 is outside
+    (["--steps", "1001", "--sampler", "ddpm"], ("1001 sampler steps", "at most 1000")),
     (["--eta", "2"], ("eta must be in [0, 1]",)),
-], ids=["class-42", "class-minus-1", "steps-over-T", "eta-2"])
+    (["--sampler", "dpmpp", "--clip-latents", "3"], ("clip_latents works with the ddim and ddpm samplers",)),
+], ids=["class-42", "class-minus-1", "steps-over-T", "ddim-steps-T", "ddpm-steps-over-T", "eta-2", "dpmpp-clip"])
 def test_sample_arguments_checked_against_the_model_before_work(tiny_public_model, tmp_path, capsys, extra, needles):
     out = tmp_path / "samples"
     refused(capsys, sample_argv(tiny_public_model, out, *extra), *needles)
