@@ -10,7 +10,7 @@ import yaml
 import pytest
 
 from dpldm.bench import quality
-from dpldm.bench.quality import TABLE_MARKER, QualitySettings, record_row, run_quality
+from dpldm.bench.quality import QUALITY_TABLE, QualitySettings, record_row, run_quality
 from dpldm.errors import DpldmError
 from dpldm.public_models import resolve_model
 from dpldm.synthesis import SampleConfig, generate, generate_in_parts, image_seeds
@@ -95,7 +95,8 @@ def test_record_row_adds_the_table_then_replaces_the_row_of_the_same_command(tmp
     record_row(path, {**result, "accuracy": 96.0})
     record_row(path, {**result, "command": "dpldm bench quality --dataset mnist --epsilon 1"})
     text = path.read_text()
-    assert "Other text." in text and text.count(TABLE_MARKER) == 1
+    assert "Other text." in text and text.count(QUALITY_TABLE.begin) == text.count(QUALITY_TABLE.end) == 1
+    assert len(list((tmp_path / "benchmarks" / "results" / "quality").glob("*.json"))) == 2  # one file per command
     rows = [line for line in text.splitlines() if line.startswith("| mnist")]
     assert len(rows) == 2 and "| 96.0 |" in rows[0] and "| 95.0 |" in rows[1]  # eps 10 replaced, eps 1 added
     assert "12.3 (10,000 vs 10,000)" in rows[0] and "10 / 1 / 2 / 0 min" in rows[0]
@@ -183,3 +184,26 @@ def test_the_non_private_twin_runs_the_config_without_noise_or_clipping_and_says
     assert config["dp"]["max_grad_norm"] == 10 and config["dp"]["steps"] == 4  # the config's steps, as the row's
     assert result["target_epsilon"] is None and result["epsilon"] > 1e6  # what sigma 1e-4 "spends": nothing private
     assert "| digits | non-private |" in format_row(result) and "digits non-private:" in summary_line(result)
+
+
+def test_the_committed_results_regenerate_the_committed_table_unchanged(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from dpldm.cli.main import main
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copy(root / "BENCHMARKS.md", tmp_path / "BENCHMARKS.md")
+    shutil.copytree(root / "benchmarks", tmp_path / "benchmarks")
+    before = (tmp_path / "BENCHMARKS.md").read_text()
+    assert main(["bench", "tables", "--benchmarks", str(tmp_path / "BENCHMARKS.md")]) == 0
+    assert "quality table unchanged" in capsys.readouterr().out
+    assert (tmp_path / "BENCHMARKS.md").read_text() == before
+    # A row file edited by hand changes its row, and only it.
+    files = sorted((tmp_path / "benchmarks" / "results" / "quality").glob("*.json"))
+    row = json.loads(files[0].read_text())
+    files[0].write_text(json.dumps({**row, "accuracy": 12.3}))
+    assert main(["bench", "tables", "--benchmarks", str(tmp_path / "BENCHMARKS.md")]) == 0
+    after = (tmp_path / "BENCHMARKS.md").read_text()
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+    assert len(changed) == 1 and "| 12.3 |" in changed[0][1]

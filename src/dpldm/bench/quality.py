@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from dpldm.bench.results import Table, regenerate, save_result
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 from dpldm.provenance import git_commit
@@ -33,7 +34,6 @@ STAGES = ("finetune", "sample", "accuracy", "fid")
 # The non-private twin of a row: the same steps, batch and sampling, with (almost) no noise and no clipping, so the
 # gap to the DP row is what privacy costs at that compute. Its rows say "non-private"; nothing in it is DP.
 NON_PRIVATE = ["dp.epsilon=null", "dp.noise_multiplier=0.0001", "dp.max_grad_norm=10", "dp.accountant=rdp"]
-TABLE_MARKER = "<!-- dpldm bench quality: rows are added above this line -->"
 TABLE_HEADER = ("| dataset | epsilon (spent) | CNN accuracy % | FID | precision / recall | synthetic images "
                 "| wall time: fine-tune / sample / accuracy / FID | commit | cores | command |\n"
                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -256,20 +256,12 @@ def classifier_note(result: dict[str, Any]) -> str:
     return "" if name == "cnn" else f" ({name})"
 
 
-def record_row(path: Path, result: dict[str, Any]) -> None:
-    """Put the result's row in the quality table of ``path`` (created when missing); a row with the same command
-    is replaced, so rerunning a command updates its row."""
-    row = format_row(result)
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if TABLE_MARKER not in text:
-        text = text.rstrip("\n") + f"\n\n## Quality (`dpldm bench quality`)\n\n{TABLE_HEADER}\n{TABLE_MARKER}\n"
-    lines = text.split("\n")
-    command_cell = f"| `{result['command']}` |"
-    lines = [line for line in lines if not (line.startswith("| ") and line.endswith(command_cell))]
-    lines.insert(lines.index(TABLE_MARKER), row)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
+def record_row(path: Path, result: dict[str, Any]) -> Path:
+    """Save the result as its row's file under benchmarks/results/quality/ beside ``path`` (a rerun of the same
+    command replaces it) and regenerate the quality table of ``path`` from those files; returns the row's file."""
+    saved = save_result(path, QUALITY_TABLE, {k: v for k, v in result.items() if k != "out"})
+    regenerate(path, QUALITY_TABLE)
+    return saved
 
 
 def summary_line(result: dict[str, Any]) -> str:
@@ -277,3 +269,6 @@ def summary_line(result: dict[str, Any]) -> str:
     return (f"{result['dataset']} {privacy}: accuracy {result['accuracy']:.1f}% "
             f"({result['accuracy_selected']['classifier']}), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
             f"result: {result['out']}/result.json")
+
+
+QUALITY_TABLE = Table("quality", "Quality against DPImageBench (`dpldm bench quality`)", TABLE_HEADER, format_row)
