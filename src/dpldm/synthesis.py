@@ -58,9 +58,9 @@ class SampleConfig:
     # Where the denoiser and autoencoder run: auto (CUDA when present), cpu or cuda. The per-image noise is drawn
     # on the CPU either way, so the device does not choose the images (up to float rounding).
     device: str = "auto"  # auto, cpu, cuda or cuda:N (see dpldm.training.device)
-    # torch.compile the denoiser (inductor, weights frozen as constants). On the 2-core CPU a sampling step ran
-    # about 1.15-1.5x faster after 1.5-5 minutes of compiling (BENCHMARKS.md): worth it for thousands of images.
-    # Images agree with eager ones to float rounding (tests/test_sample_stage.py), so it is result-neutral.
+    # torch.compile the denoiser (inductor, weights frozen as constants): faster steps after minutes of compiling
+    # (BENCHMARKS.md, "Performance"), worth it for thousands of images. Images agree with eager ones to float
+    # rounding (tests/test_sample_stage.py), so it is result-neutral.
     compile: bool = False
 
     def validate(self) -> None:
