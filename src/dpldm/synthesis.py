@@ -1,5 +1,8 @@
 """Labelled synthetic images from a released model: class-balanced labels, per-image seeds, npz + PNG grid.
 
+A text-conditional model samples ``n_per_class`` images of each of ``prompts`` instead: label i of the output is
+prompt i, and the prompts stand in for the class names in ``samples.npz`` and the grid.
+
 The sampling stage: ``SampleConfig`` (loaded like every stage's config, ``configs/sample.yaml``) and
 ``run_sampling(cfg)``, which `dpldm sample`, `dpldm demo` and `dpldm bench quality` all call; ``generate`` is the
 lower-level loop for callers that keep the images in memory (`dpldm bench sample`).
@@ -40,7 +43,8 @@ TUNED_GUIDANCE = 3.0
 class SampleConfig:
     model: str = ""  # model folder (with model.json), or a shipped public model's name
     out_dir: str = "runs/samples"  # where samples.npz, samples.png and samples.yaml go
-    n_per_class: int = 10  # images per class (class-balanced output)
+    n_per_class: int = 10  # images per class (class-balanced output), or per prompt for a text model
+    prompts: list[str] | None = None  # text-conditional models: the captions to draw images of (label i: prompt i)
     classes: list[int] | None = None  # only these class indices (None: every class of the model)
     sampler: Literal["ddim", "ddpm"] = "ddim"  # reverse process
     steps: int = 50  # sampler steps
@@ -66,6 +70,8 @@ class SampleConfig:
             raise ValueError(f"guidance scale must be a finite number, got {self.guidance_scale}")
         if not 0.0 <= self.eta <= 1.0:  # DDIM's eta interpolates between deterministic (0) and DDPM's noise (1)
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
+        if self.prompts is not None and not (self.prompts and all(isinstance(p, str) for p in self.prompts)):
+            raise ValueError("prompts must be a non-empty list of captions, or null")
         if self.clip_latents is not None and not self.clip_latents > 0:
             raise ValueError(f"clip_latents must be positive or None, got {self.clip_latents}")
         check_device_name(self.device)
@@ -83,7 +89,7 @@ def check_request(model: LatentDiffusion, labels: np.ndarray, cfg: SampleConfig)
     if cfg.steps > steps:
         raise DpldmError(f"{cfg.steps} sampler steps but the model has {steps} diffusion timesteps; use at most "
                          f"{steps}")
-    classes = len(model.class_names)
+    classes = len(output_names(model, cfg))
     outside = labels[(labels < 0) | (labels >= classes)]
     if len(outside):
         raise DpldmError(f"class {int(outside[0])} is not one of the model's {classes} classes (0..{classes - 1})")
@@ -113,9 +119,23 @@ def load_for_sampling(cfg: SampleConfig, model: LatentDiffusion | None = None) -
     return model
 
 
+def output_names(model: LatentDiffusion, cfg: SampleConfig) -> tuple[str, ...]:
+    """What the output's labels name: the prompts of a text model, the class names of a class-conditional one."""
+    if model.text:
+        if not cfg.prompts:
+            raise DpldmError("this model is text-conditional: pass --prompt TEXT or --prompts FILE (config: prompts)")
+        return tuple(cfg.prompts)
+    if cfg.prompts:
+        raise DpldmError("this model is class-conditional: it takes --classes, not prompts")
+    return tuple(model.class_names)
+
+
 def sample_labels(model: LatentDiffusion, cfg: SampleConfig) -> np.ndarray:
-    """Class-balanced labels of ``cfg`` (only ``cfg.classes`` when given), checked against the model's classes."""
-    num_classes = len(model.class_names)
+    """Class-balanced labels of ``cfg`` (only ``cfg.classes`` when given), checked against the model's classes;
+    for a text model, ``n_per_class`` of each prompt's index."""
+    if model.text and cfg.classes is not None:
+        raise DpldmError("this model is text-conditional: choose prompts, not --classes")
+    num_classes = len(output_names(model, cfg))
     outside = [c for c in cfg.classes or () if not 0 <= c < num_classes]
     if outside:
         raise DpldmError(f"--classes {outside[0]} (config key classes): the model has {num_classes} classes, "
@@ -147,7 +167,8 @@ def run_sampling(cfg: SampleConfig, *, model: LatentDiffusion | None = None, par
     else:
         images, rate = generate_in_parts(model, labels, seeds, cfg, parts_dir, part_size=part_size,
                                          progress=progress)
-    npz, png = save_samples(cfg.out_dir, images, labels, model.class_names, settings=settings)
+    npz, png = save_samples(cfg.out_dir, images, labels, output_names(model, cfg), settings=settings,
+                            label_chars=48 if model.text else 14)
     return {"images": len(images), "images_per_s": None if rate is None else round(rate, 2), "npz": str(npz),
             "grid": str(png), "device": next(model.denoiser.parameters()).device.type}
 
@@ -163,9 +184,13 @@ def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg:
     start = time.time()
     bar = tqdm(total=len(labels), disable=not progress, desc="sample", unit="img")
     device = next(model.denoiser.parameters()).device  # run_sampling moved the model to cfg.device
+    conditioner = model.denoiser.conditioner
+    prompt_ids = conditioner.tokenize(cfg.prompts).to(device) if model.text else None
     for i in range(0, len(labels), cfg.batch_size):
         y = torch.from_numpy(labels[i:i + cfg.batch_size]).to(device)
-        null = torch.full_like(y, model.null_label)
+        if prompt_ids is not None:  # label k is prompt k: its token ids are the condition
+            y = prompt_ids[y]
+        null = conditioner.null_like(y)
         z = sample_latents(model.denoiser, scheduler, y, seeds[i:i + cfg.batch_size].tolist(),
                            latent_shape=model.latent_shape, steps=cfg.steps, guidance_scale=cfg.guidance_scale,
                            null_cond=null, eta=cfg.eta)
@@ -200,7 +225,7 @@ def check_sample_folder(out_dir: str | Path, settings: dict[str, Any]) -> None:
 
 def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
                  *, settings: dict[str, Any] | None = None, max_classes: int = 50,
-                 per_row: int = 10) -> tuple[Path, Path]:
+                 per_row: int = 10, label_chars: int = 14) -> tuple[Path, Path]:
     """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class) and,
     given the ``settings`` they were drawn with (``sample_settings``), ``samples.yaml`` last."""
     out_dir = Path(out_dir)
@@ -210,25 +235,26 @@ def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, cl
     np.savez_compressed(tmp, images=images, labels=labels, class_names=np.array(class_names))
     tmp.replace(npz)
     png = out_dir / "samples.png"
-    class_grid(images, labels, class_names, png, max_classes=max_classes, per_row=per_row)
+    class_grid(images, labels, class_names, png, max_classes=max_classes, per_row=per_row, label_chars=label_chars)
     if settings is not None:
         write_settings(out_dir / SAMPLES_RECORD, settings)
     return npz, png
 
 
 def class_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], out: str | Path, *,
-               max_classes: int = 50, per_row: int = 10, scale: int = 2) -> Path:
-    """A PNG grid: one row per class (its name on the left), up to ``per_row`` images of that class."""
+               max_classes: int = 50, per_row: int = 10, scale: int = 2, label_chars: int = 14) -> Path:
+    """A PNG grid: one row per class (its name, or prompt, on the left: ``label_chars`` characters of it), up to
+    ``per_row`` images of that class."""
     from PIL import Image, ImageDraw
 
     classes = [c for c in range(len(class_names)) if (labels == c).any()][:max_classes]
     h, w = images.shape[1:3]
-    label_w = 90
+    label_w = 90 if label_chars <= 14 else 6 * label_chars + 8
     grid = Image.new("RGB", (label_w + per_row * (w * scale + 2), len(classes) * (h * scale + 2)), "white")
     draw = ImageDraw.Draw(grid)
     for r, c in enumerate(classes):
         top = r * (h * scale + 2)
-        draw.text((4, top + h * scale // 2 - 6), str(class_names[c])[:14], fill="black")
+        draw.text((4, top + h * scale // 2 - 6), str(class_names[c])[:label_chars], fill="black")
         for k, img in enumerate(images[labels == c][:per_row]):
             tile = Image.fromarray(img).convert("RGB").resize((w * scale, h * scale), Image.NEAREST)
             grid.paste(tile, (label_w + k * (w * scale + 2), top))
