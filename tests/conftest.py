@@ -136,3 +136,15 @@ def sentinel_counts(monkeypatch: pytest.MonkeyPatch) -> SentinelCounts:
     sentinel = SentinelCounts()
     sentinel.patch(monkeypatch)
     return sentinel
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tiny_autoencoder, tmp_path_factory) -> Path:
+    """Model folder of a seconds-trained 8x8 TEXT-conditional model on captioned public glyphs
+    (configs/tiny_text_ldm.yaml: the offline MiniLM encoder, frozen; captions made from the glyphs' labels)."""
+    from dpldm.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_text_ldm")
+    assert main(["pretrain", "--config", "tiny_text_ldm", "--out", str(out),
+                 "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}"]) == 0
+    return out / "model"
