@@ -256,7 +256,7 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
         bar.update(1)
         if leader and (step % cfg.train.log_every == 0 or step == total):
             eps = engine.epsilon()
-            log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
+            log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 3))
             bar.set_postfix(eps=f"{eps:.3f}")
         if step % cfg.train.checkpoint_every == 0 or step == total:
             checkpoint()
