@@ -203,3 +203,15 @@ def tiny_colour_public_model(colour_data_root, tiny_colour_autoencoder, tmp_path
     assert main(["pretrain", "--config", "tiny_colour_ldm", "--out", str(out), "--data-root", str(colour_data_root),
                  "--set", f"autoencoder={tiny_colour_autoencoder / 'autoencoder'}"]) == 0
     return out / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tiny_autoencoder, tmp_path_factory) -> Path:
+    """Model folder of a seconds-trained 8x8 TEXT-conditional model on captioned public glyphs
+    (configs/tiny_text_ldm.yaml: the offline MiniLM encoder, frozen; captions made from the glyphs' labels)."""
+    from dpldm.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_text_ldm")
+    assert main(["pretrain", "--config", "tiny_text_ldm", "--out", str(out),
+                 "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}"]) == 0
+    return out / "model"

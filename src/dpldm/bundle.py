@@ -2,9 +2,12 @@
 
 Folder layout:
     autoencoder.safetensors  denoiser.safetensors  model.json  [public_hashes.npy]
-``model.json`` holds the configs needed to rebuild both modules, the latent scale factor, the class names, the
+``model.json`` holds the configs needed to rebuild both modules (with the conditioning: class labels, or captions
+through a named text encoder), the latent scale factor, the class names, the
 sha256 of each file (checked on load), and, for fine-tuned models, the privacy guarantee. ``public_hashes.npy`` is
 the fingerprint of the public training data (``dpldm.data.fingerprint``); models trained before it have none.
+
+Stable-Diffusion-format folders (diffusers layout) load into the same ``LatentDiffusion``: see ``dpldm.sd_folder``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dpldm.config import from_dict, to_dict
 from dpldm.diffusion.schedule import DiffusionConfig
 from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
-from dpldm.models.conditioning import ClassEmbedder
+from dpldm.models.conditioning import ClassEmbedder, ConditioningConfig, build_text_conditioner
 from dpldm.models.denoiser import LatentDenoiser
 from dpldm.models.unet import UNetConfig, build_unet
 
@@ -162,8 +165,8 @@ class LatentDiffusion:
 
     vae: nn.Module
     denoiser: LatentDenoiser
-    autoencoder_cfg: AutoencoderConfig
-    unet_cfg: UNetConfig
+    autoencoder_cfg: AutoencoderConfig | None  # None for a Stable-Diffusion-format model (its own configs)
+    unet_cfg: UNetConfig | None
     diffusion: DiffusionConfig
     scale_factor: float  # z_model = scale_factor * z_autoencoder (scale-by-std, so z_model has unit std)
     class_names: tuple[str, ...]
@@ -171,10 +174,19 @@ class LatentDiffusion:
     channels: int
     facts: dict[str, Any] = field(default_factory=dict)  # provenance: data, steps, privacy, ...
     public_hashes: np.ndarray | None = None  # fingerprint of the public training data; None: not recorded
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)  # class labels or captions
+    format: str = "dpldm"  # the folder format it was loaded from and is saved in: "dpldm" or "diffusers-sd"
+    source: dict[str, Any] = field(default_factory=dict)  # format-specific settings kept for saving (SD folders)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
-        return (self.unet_cfg.latent_channels, self.unet_cfg.sample_size, self.unet_cfg.sample_size)
+        side = self.image_size // 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return (int(self.denoiser.unet.config.in_channels), side, side)
+
+    @property
+    def text(self) -> bool:
+        """Whether the model is conditioned on captions (token ids) rather than class labels."""
+        return self.conditioning.kind == "text"
 
     @property
     def null_label(self) -> int:
@@ -186,7 +198,12 @@ class LatentDiffusion:
         return self.vae.decode(z / self.scale_factor).sample.clamp(-1, 1)
 
 
-def build_denoiser(unet_cfg: UNetConfig, num_classes: int) -> LatentDenoiser:
+def build_denoiser(unet_cfg: UNetConfig, num_classes: int,
+                   conditioning: ConditioningConfig | None = None) -> LatentDenoiser:
+    """A fresh UNet with a class embedder, or (``conditioning.kind == "text"``) the named frozen text encoder and a
+    fresh projector to the UNet's context width."""
+    if conditioning is not None and conditioning.kind == "text":
+        return LatentDenoiser(build_unet(unet_cfg), build_text_conditioner(conditioning, unet_cfg.cross_attention_dim))
     return LatentDenoiser(build_unet(unet_cfg), ClassEmbedder(num_classes, unet_cfg.cross_attention_dim))
 
 
@@ -208,6 +225,7 @@ def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtyp
         "image_size": model.image_size,
         "channels": model.channels,
         "sha256": files,
+        **({"conditioning": to_dict(model.conditioning)} if model.text else {}),
         **model.facts,
     }
     (folder / "model.json").write_text(json.dumps(facts, indent=2))
@@ -220,13 +238,15 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     if not facts_path.is_file():
         raise DpldmError(f"no model in {folder} (expected model.json beside the weights)")
     known = ("format", "autoencoder", "unet", "diffusion", "scale_factor", "class_names", "image_size", "channels",
-             "sha256")
-    facts = read_facts(facts_path, known[1:])
+             "sha256", "conditioning")
+    facts = read_facts(facts_path, known[1:-1])
     ae_cfg = from_dict(AutoencoderConfig, facts["autoencoder"], where="autoencoder")
     unet_cfg = from_dict(UNetConfig, facts["unet"], where="unet")
     diffusion = from_dict(DiffusionConfig, facts["diffusion"], where="diffusion")
+    conditioning = from_dict(ConditioningConfig, facts.get("conditioning") or {}, where="conditioning")
     class_names = facts["class_names"]
-    if not (isinstance(class_names, list) and class_names and all(isinstance(c, str) for c in class_names)):
+    if not (isinstance(class_names, list) and (class_names or conditioning.kind == "text")
+            and all(isinstance(c, str) for c in class_names)):
         raise DpldmError(f"{facts_path}: 'class_names' must be a non-empty list of names")
     try:
         scale_factor, image_size, channels = (float(facts["scale_factor"]), int(facts["image_size"]),
@@ -236,7 +256,7 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     if not (math.isfinite(scale_factor) and scale_factor > 0):
         raise DpldmError(f"{facts_path}: 'scale_factor' must be a positive number, got {scale_factor}")
     vae = build_autoencoder(ae_cfg)
-    denoiser = build_denoiser(unet_cfg, len(class_names))
+    denoiser = build_denoiser(unet_cfg, len(class_names), conditioning)
     for module, name in ((vae, "autoencoder.safetensors"), (denoiser, "denoiser.safetensors")):
         load_state(module, load_weights(folder / name, _sha256_of(facts, name, facts_path)), folder / name)
     has_hashes = isinstance(facts["sha256"], dict) and PUBLIC_HASHES in facts["sha256"]
@@ -244,4 +264,5 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     return LatentDiffusion(
         vae=vae.eval().requires_grad_(False), denoiser=denoiser.eval(), autoencoder_cfg=ae_cfg, unet_cfg=unet_cfg,
         diffusion=diffusion, scale_factor=scale_factor, class_names=tuple(class_names), image_size=image_size,
-        channels=channels, facts={k: v for k, v in facts.items() if k not in known}, public_hashes=hashes)
+        channels=channels, facts={k: v for k, v in facts.items() if k not in known}, public_hashes=hashes,
+        conditioning=conditioning)

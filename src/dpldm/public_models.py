@@ -36,10 +36,15 @@ def verify_manifest(folder: Path) -> dict:
 
 
 def resolve_model(name_or_path: str | Path) -> LatentDiffusion:
-    """A model folder path, or the name of a shipped public model (checked against its manifest)."""
+    """A model folder path (dpldm's own, or a Stable-Diffusion-format diffusers folder: ``dpldm.sd_folder``), or
+    the name of a shipped public model (checked against its manifest)."""
+    from dpldm.sd_folder import is_sd_folder, load_sd_folder
+
     path = Path(name_or_path)
     if (path / "model.json").is_file():
         return load_bundle(path)
+    if is_sd_folder(path):
+        return load_sd_folder(path)
     shipped = bundled_models()
     if str(name_or_path) in shipped:
         folder = shipped[str(name_or_path)]
@@ -49,8 +54,20 @@ def resolve_model(name_or_path: str | Path) -> LatentDiffusion:
     hint = (f"; '{name_or_path}' is not shipped in this version: train it with `dpldm train-autoencoder --config "
             f"{name_or_path}_autoencoder` and `dpldm pretrain --config {name_or_path}_ldm`, then give its model "
             f"folder" if path.name == str(name_or_path) and recipe.is_file() else "")
-    raise DpldmError(f"no model at '{name_or_path}': give a folder with model.json, or one of the shipped "
-                     f"public models: {', '.join(shipped) or '(none installed)'}{hint}")
+    raise DpldmError(f"no model at '{name_or_path}': give a folder with model.json, a Stable-Diffusion-format "
+                     f"folder (model_index.json, unet/, vae/ ...), or one of the shipped public models: "
+                     f"{', '.join(shipped) or '(none installed)'}{hint}")
+
+
+def save_model(folder: str | Path, model: LatentDiffusion) -> Path:
+    """Write ``model`` in the format it was loaded from: a dpldm folder, or a Stable-Diffusion-format folder."""
+    from dpldm.sd_folder import FORMAT, save_sd_folder
+
+    if model.format == FORMAT:
+        return save_sd_folder(folder, model)
+    from dpldm.bundle import save_bundle
+
+    return save_bundle(folder, model)
 
 
 def package(name: str, *, autoencoder_run: str | Path, ldm_run: str | Path, commands: list[str],

@@ -1,5 +1,8 @@
 """Labelled synthetic images from a released model: class-balanced labels, per-image seeds, npz + PNG grid.
 
+A text-conditional model samples ``n_per_class`` images of each of ``prompts`` instead: label i of the output is
+prompt i, and the prompts stand in for the class names in ``samples.npz`` and the grid.
+
 The sampling stage: ``SampleConfig`` (loaded like every stage's config, ``configs/sample.yaml``) and
 ``run_sampling(cfg)``, which `dpldm sample`, `dpldm demo` and `dpldm bench quality` all call; ``generate`` is the
 lower-level loop for callers that keep the images in memory (`dpldm bench sample`).
@@ -42,7 +45,8 @@ TUNED_GUIDANCE = 3.0
 class SampleConfig:
     model: str = ""  # model folder (with model.json), or a shipped public model's name
     out_dir: str = "runs/samples"  # where samples.npz, samples.png and samples.yaml go
-    n_per_class: int = 10  # images per class (class-balanced output)
+    n_per_class: int = 10  # images per class (class-balanced output), or per prompt for a text model
+    prompts: list[str] | None = None  # text-conditional models: the captions to draw images of (label i: prompt i)
     classes: list[int] | None = None  # only these class indices (None: every class of the model)
     sampler: Literal["ddim", "ddpm", "dpmpp"] = "ddim"  # reverse process (dpmpp: DPM-Solver++ 2M, fewer steps)
     steps: int = 50  # sampler steps
@@ -72,6 +76,8 @@ class SampleConfig:
             raise ValueError(f"guidance scale must be a finite number, got {self.guidance_scale}")
         if not 0.0 <= self.eta <= 1.0:  # DDIM's eta interpolates between deterministic (0) and DDPM's noise (1)
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
+        if self.prompts is not None and not (self.prompts and all(isinstance(p, str) for p in self.prompts)):
+            raise ValueError("prompts must be a non-empty list of captions, or null")
         if self.clip_latents is not None and not self.clip_latents > 0:
             raise ValueError(f"clip_latents must be positive or None, got {self.clip_latents}")
         if self.clip_latents is not None and self.sampler == "dpmpp":
@@ -92,7 +98,7 @@ def check_request(model: LatentDiffusion, labels: np.ndarray, cfg: SampleConfig)
     if cfg.steps > steps:
         raise DpldmError(f"{cfg.steps} sampler steps but {cfg.sampler} on a model of "
                          f"{model.diffusion.num_train_timesteps} diffusion timesteps takes at most {steps}")
-    classes = len(model.class_names)
+    classes = len(output_names(model, cfg))
     outside = labels[(labels < 0) | (labels >= classes)]
     if len(outside):
         raise DpldmError(f"class {int(outside[0])} is not one of the model's {classes} classes (0..{classes - 1})")
@@ -122,9 +128,23 @@ def load_for_sampling(cfg: SampleConfig, model: LatentDiffusion | None = None) -
     return model
 
 
+def output_names(model: LatentDiffusion, cfg: SampleConfig) -> tuple[str, ...]:
+    """What the output's labels name: the prompts of a text model, the class names of a class-conditional one."""
+    if model.text:
+        if not cfg.prompts:
+            raise DpldmError("this model is text-conditional: pass --prompt TEXT or --prompts FILE (config: prompts)")
+        return tuple(cfg.prompts)
+    if cfg.prompts:
+        raise DpldmError("this model is class-conditional: it takes --classes, not prompts")
+    return tuple(model.class_names)
+
+
 def sample_labels(model: LatentDiffusion, cfg: SampleConfig) -> np.ndarray:
-    """Class-balanced labels of ``cfg`` (only ``cfg.classes`` when given), checked against the model's classes."""
-    num_classes = len(model.class_names)
+    """Class-balanced labels of ``cfg`` (only ``cfg.classes`` when given), checked against the model's classes;
+    for a text model, ``n_per_class`` of each prompt's index."""
+    if model.text and cfg.classes is not None:
+        raise DpldmError("this model is text-conditional: choose prompts, not --classes")
+    num_classes = len(output_names(model, cfg))
     outside = [c for c in cfg.classes or () if not 0 <= c < num_classes]
     if outside:
         raise DpldmError(f"--classes {outside[0]} (config key classes): the model has {num_classes} classes, "
@@ -156,7 +176,7 @@ def run_sampling(cfg: SampleConfig, *, model: LatentDiffusion | None = None, par
     else:
         images, rate = generate_in_parts(model, labels, seeds, cfg, parts_dir, part_size=part_size,
                                          progress=progress)
-    npz, png = save_samples(cfg.out_dir, images, labels, model.class_names, settings=settings)
+    npz, png = save_samples(cfg.out_dir, images, labels, output_names(model, cfg), settings=settings)
     return {"images": len(images), "images_per_s": None if rate is None else round(rate, 2), "npz": str(npz),
             "grid": str(png), "device": next(model.denoiser.parameters()).device.type}
 
@@ -185,9 +205,13 @@ def generate(model: LatentDiffusion, labels: np.ndarray, seeds: np.ndarray, cfg:
     bar = tqdm(total=len(labels), disable=not progress, desc="sample", unit="img")
     device = next(model.denoiser.parameters()).device  # run_sampling moved the model to cfg.device
     denoiser = compiled(model.denoiser) if cfg.compile else model.denoiser
+    conditioner = model.denoiser.conditioner
+    prompt_ids = conditioner.tokenize(cfg.prompts).to(device) if model.text else None
     for i in range(0, len(labels), cfg.batch_size):
         y = torch.from_numpy(labels[i:i + cfg.batch_size]).to(device)
-        null = torch.full_like(y, model.null_label)
+        if prompt_ids is not None:  # label k is prompt k: its token ids are the condition
+            y = prompt_ids[y]
+        null = conditioner.null_like(y)
         z = sample_latents(denoiser, scheduler, y, seeds[i:i + cfg.batch_size].tolist(),
                            latent_shape=model.latent_shape, steps=cfg.steps, guidance_scale=cfg.guidance_scale,
                            null_cond=null, eta=cfg.eta)

@@ -11,7 +11,8 @@ from dpldm.cli.common import (add_clip_latents, add_config_options, add_parser, 
 # flag dest -> SampleConfig key; a flag given on the command line overrides the config and --set.
 FLAGS = {"model": "model", "out": "out_dir", "n_per_class": "n_per_class", "sampler": "sampler", "steps": "steps",
          "eta": "eta", "guidance": "guidance_scale", "clip_latents": "clip_latents", "seed": "seed",
-         "batch_size": "batch_size", "classes": "classes", "device": "device", "compile": "compile"}
+         "batch_size": "batch_size", "classes": "classes", "device": "device", "compile": "compile",
+         "prompt": "prompts"}
 
 
 def register(subparsers) -> None:
@@ -38,6 +39,12 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=S, help="base seed (default 0)")
     parser.add_argument("--batch-size", type=positive_int, default=S, help="images per batch (default 500)")
     parser.add_argument("--classes", type=int, nargs="+", default=S, help="only these class indices")
+    parser.add_argument("--prompt", action="append", default=S, metavar="TEXT",
+                        help="text-conditional models: a caption to draw --n-per-class images of (repeat for more; "
+                             "config: prompts)")
+    parser.add_argument("--prompts", dest="prompts_file", default=S, metavar="FILE",
+                        help="text-conditional models: a file of captions, one per line (blank lines skipped), "
+                             "after any --prompt")
     parser.add_argument("--device", default=S,
                         help="where the model runs: auto (default: CUDA when present), cpu, cuda or cuda:N; does "
                              "not choose the images")
@@ -56,7 +63,25 @@ def load_sample_config(args: argparse.Namespace):
     data = apply_overrides(read_yaml(path) if path is not None else {}, list(args.overrides))
     given = vars(args)
     data.update({key: given[dest] for dest, key in FLAGS.items() if dest in given})
+    if "prompts_file" in given:
+        data["prompts"] = [*given.get("prompt", []), *read_prompts(given["prompts_file"])]
     return from_dict(SampleConfig, data)
+
+
+def read_prompts(path: str) -> list[str]:
+    """The captions in a text file, one per line, blank lines skipped."""
+    from pathlib import Path
+
+    from dpldm.errors import DpldmError
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DpldmError(f"--prompts {path}: cannot read it as UTF-8 text ({type(err).__name__})") from None
+    prompts = [line.strip() for line in lines if line.strip()]
+    if not prompts:
+        raise DpldmError(f"--prompts {path}: no captions in it")
+    return prompts
 
 
 def run(args) -> int:

@@ -38,6 +38,9 @@ class DataConfig:
     limit: int | None = None  # use at most this many images (a seeded random subset); null = all
     seed: int = 0  # seed of that subset
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific options, e.g. {attribute: Smiling}
+    # Text models: "labels" gives each image a caption made from its label with varied templates
+    # (dpldm.data.label_captions, seeded by `seed`); "dataset" keeps the dataset's own captions, if any.
+    captions: Literal["dataset", "labels"] = "dataset"
 
     def validate(self) -> None:
         """Raise ValueError on impossible values (from_dict turns it into a one-line ConfigError)."""
@@ -56,8 +59,13 @@ class DataConfig:
 
 def load_images(cfg: DataConfig, *, root: str | os.PathLike | None = None, download: bool = False) -> LabelledImages:
     """The uint8 images and labels ``cfg`` names, limited to ``cfg.limit`` (seeded by ``cfg.seed``)."""
-    return load_dataset(cfg.name, cfg.split, root=root, download=download, limit=cfg.limit, limit_seed=cfg.seed,
+    data = load_dataset(cfg.name, cfg.split, root=root, download=download, limit=cfg.limit, limit_seed=cfg.seed,
                         **cfg.options)
+    if cfg.captions == "labels":
+        from dpldm.data.label_captions import caption_labels
+
+        data = caption_labels(data, seed=cfg.seed)
+    return data
 
 
 def to_model_input(cfg: DataConfig, data: LabelledImages) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from dpldm.bundle import LatentDiffusion, save_bundle
+from dpldm.bundle import LatentDiffusion
 from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
@@ -32,7 +32,8 @@ from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.finetune.separation import check_apart
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.privacy.budget import BudgetConfig, Charge, plan_charge, record_charge
-from dpldm.public_models import resolve_model
+from dpldm.models.conditioning import drop_condition
+from dpldm.public_models import resolve_model, save_model
 from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
@@ -50,7 +51,7 @@ class FinetuneTrainConfig:
     weight_decay: float = 0.0  # AdamW weight decay
     warmup_steps: int = 0  # linear LR warm-up in logical steps, then cosine decay to 10% of lr
     ema_decay: float = 0.0  # EMA of the trained weights per logical step; 0 exports the last weights
-    label_dropout: float = 0.1  # probability a label becomes the null label (classifier-free guidance)
+    label_dropout: float = 0.1  # probability a label (or caption) becomes the null one (classifier-free guidance)
     log_every: int = 10  # logical steps between log lines
     checkpoint_every: int = 50  # logical steps between resumable checkpoints
     seed: int = 0  # seeds the choice (or noise) of the new classes' embedding rows
@@ -67,7 +68,8 @@ class FinetuneTrainConfig:
 
 @dataclass
 class FinetuneConfig:
-    public_model: str = "omniglot"  # a shipped public model's name, or a model folder
+    public_model: str = "omniglot"  # a shipped public model's name, a model folder, or a Stable-Diffusion-format
+    # diffusers folder (dpldm.sd_folder)
     data: DataConfig = field(default_factory=lambda: DataConfig(name="mnist", split="train"))  # PRIVATE images
     holdout_validation: bool = True  # keep the evaluation protocol's private validation split out of training
     trainable: TrainableSpec = field(default_factory=TrainableSpec)
@@ -84,7 +86,7 @@ class Prepared:
     model: LatentDiffusion
     trainable_modules: list[str]
     private_latents: torch.Tensor | None  # (N, c, h, w), scaled; None for a plan (dry run)
-    private_labels: torch.Tensor  # (N,)
+    private_labels: torch.Tensor  # (N,) class labels, or (N, L) caption token ids for a text-conditional model
     class_names: tuple[str, ...]
     validation_index: list[int]
     plan: DPPlan  # sigma, q, steps and epsilon, resolved once for the private training set
@@ -122,6 +124,9 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     model = resolve_model(cfg.public_model)
     private = load_images(cfg.data, root=data_root, download=download)
     check_apart(model, str(cfg.public_model), private, cfg.data)
+    if model.format != "dpldm" and cfg.data.channels == model.channels and cfg.data.image_size % (
+            model.image_size // model.latent_shape[1]) == 0:
+        model.image_size = cfg.data.image_size  # a fully convolutional SD UNet fine-tunes at the data's size
     if (cfg.data.image_size, cfg.data.channels) != (model.image_size, model.channels):
         raise DpldmError(f"the public model makes {model.image_size}px images with {model.channels} channel(s); set "
                          f"data.image_size={model.image_size} and data.channels={model.channels}")
@@ -145,9 +150,15 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         z = cached_latents(private_dir(run) / "latents.safetensors", key, model.vae.to(device), x,
                            progress=progress).to(device) * model.scale_factor
 
-    # New private classes get embedding rows of their own (the null row is kept).
+    # New private classes get embedding rows of their own (the null row is kept). A text model is conditioned on
+    # the captions instead: their token ids are the condition, computed here and never written anywhere.
     denoiser = model.denoiser
-    if tuple(private.class_names) != tuple(model.class_names):
+    if model.text:
+        if private.captions is None:
+            raise DpldmError(f"the public model is text-conditional but {cfg.data.name}:{cfg.data.split} has no "
+                             f"captions; use the 'captions' dataset, or data.captions: labels")
+        model.class_names = tuple(private.class_names)
+    elif tuple(private.class_names) != tuple(model.class_names):
         if not cfg.trainable.class_embedder:
             raise DpldmError("the private classes differ from the public model's, so their embedding rows must be "
                              "trained: set trainable.class_embedder=true")
@@ -163,7 +174,10 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
         raise DpldmError(str(err)) from None
     model.vae.requires_grad_(False)
     denoiser.to(device)  # after the new rows and adapters exist, so they move too
-    labels = torch.from_numpy(private.labels[index.numpy()]).to(device)
+    if model.text:
+        labels = denoiser.conditioner.tokenize([private.captions[i] for i in index.tolist()]).to(device)
+    else:
+        labels = torch.from_numpy(private.labels[index.numpy()]).to(device)
     return Prepared(model, names, z, labels, tuple(private.class_names), validation, plan, charge)
 
 
@@ -201,20 +215,20 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]
     schedule = train_scheduler(model.diffusion)
-    null = denoiser.conditioner.null_label
     T = model.diffusion.num_train_timesteps
 
     def loss_fn(module, batch, generator):  # -> (rows,) per-row eps loss; randomness only from `generator`
-        z0, y = batch["latents"], batch["labels"]
+        z0, y = batch["latents"], batch["cond"]  # cond: labels (rows,) or caption token ids (rows, L)
         drop = torch.rand(len(y), generator=generator, device=y.device) < cfg.train.label_dropout
         t, noise = draw_t_and_noise(z0, T, generator)
         with autocast(device, cfg.train.precision):  # the forward pass only; per-example gradients stay float32
-            loss = eps_loss(module, z0, torch.where(drop, null, y), t=t, noise=noise, schedule=schedule)
+            loss = eps_loss(module, z0, drop_condition(denoiser.conditioner, y, drop), t=t, noise=noise,
+                            schedule=schedule)
         return loss.float()
 
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     denoiser.train()
-    engine = DPSGDEngine(denoiser, opt, loss_fn, {"latents": prep.private_latents, "labels": prep.private_labels},
+    engine = DPSGDEngine(denoiser, opt, loss_fn, {"latents": prep.private_latents, "cond": prep.private_labels},
                          config=cfg.dp, plan=prep.plan, ranks=ranks)
     total = engine.plan.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
@@ -254,7 +268,7 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
         bar.update(1)
         if leader and (step % cfg.train.log_every == 0 or step == total):
             eps = engine.epsilon()
-            log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
+            log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 3))
             bar.set_postfix(eps=f"{eps:.3f}")
         if step % cfg.train.checkpoint_every == 0 or step == total:
             checkpoint()
@@ -277,7 +291,7 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
                    "validation_split": split_facts(cfg.data.seed) if cfg.holdout_validation else None,
                    "public_model": str(cfg.public_model), "trainable": to_dict(cfg.trainable),
                    "finetune_steps": engine.steps_done}
-    save_bundle(run / "model", model)
+    save_model(run / "model", model)
     plot_curves(log.read(), run / "epsilon.png", keys=("epsilon",), title="privacy spent")
     summary = {**plan_summary, "epsilon_spent": facts.epsilon, "model": str(run / "model"),
                "wall_s": round(time.time() - start, 1)}

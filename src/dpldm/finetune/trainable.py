@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from dpldm.models.conditioning import ClassEmbedder
 from dpldm.models.denoiser import LatentDenoiser
 from dpldm.models.unet import transformer_blocks
 
@@ -27,6 +28,10 @@ class TrainableSpec:
     # whole UNet (the full fine-tuning baseline; from_block is then ignored)
     from_block: int = 1  # first trained transformer block, 1-based in forward order (the paper's "blocks 9-16": 9)
     class_embedder: bool = True  # train the class embedding table (new private classes always get fresh rows)
+    text_projector: bool = True  # text models: train the projector from text-encoder states to the UNet's context
+    # (a Stable-Diffusion-format model has none: CLIP's states go in as they are)
+    text_encoder: bool = False  # text models: fine-tune the text encoder too, under the same DP-SGD (frozen by
+    # default, as its states then need no per-example gradients)
     lora_rank: int = 0  # > 0: instead of the weights themselves, train rank-r LoRA adapters (peft) on the attention
     # projections (q, k, v, out) of the chosen blocks; merged into the weights when the model is exported
 
@@ -60,8 +65,15 @@ def select_trainable(denoiser: LatentDenoiser, spec: TrainableSpec, *, seed: int
             else:
                 chosen += [(f"unet.{name}.{sub}", m) for sub, m in block.named_modules()
                            if sub.split(".")[-1] in ATTENTION_PROJECTIONS]
-    if spec.class_embedder:
-        chosen.append(("conditioner", denoiser.conditioner))
+    conditioner = denoiser.conditioner
+    if isinstance(conditioner, ClassEmbedder):
+        if spec.class_embedder:
+            chosen.append(("conditioner", conditioner))
+    else:  # a TextConditioner: its projector (when it has one) and, if asked, its text encoder
+        if spec.text_projector and conditioner.projector is not None:
+            chosen.append(("conditioner.projector", conditioner.projector))
+        if spec.text_encoder:
+            chosen.append(("conditioner.encoder", conditioner.encoder))
     for _, module in chosen:
         module.requires_grad_(True)
     return [name for name, _ in chosen]

@@ -2,12 +2,33 @@
 
 As in the paper (and latent-diffusion's ``ClassEmbedder``), a class label becomes a single context token: a
 learned embedding row. One extra row, the "null" label, is the unconditional input for classifier-free guidance.
+A text-conditional model's condition is a caption's token ids (``TextConditioner``): a text encoder's token
+states, projected to the UNet's context width; its null condition is the empty caption's ids.
+
+Both conditioners answer ``null_like(cond)`` (the null condition for each row), so training code drops a condition
+for classifier-free guidance with ``drop_condition`` whatever the kind.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 from torch import nn
+
+from dpldm.models.text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder
+
+
+@dataclass
+class ConditioningConfig:
+    kind: Literal["class", "text"] = "class"  # class labels (the paper's class-conditional models) or captions
+    text_encoder: str = DEFAULT_TEXT_ENCODER  # text only: the offline MiniLM, or a local HF BERT/CLIP text folder
+    max_length: int = 32  # text only: tokens per caption (padded and truncated)
+
+    def validate(self) -> None:
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be at least 2 tokens, got {self.max_length}")
 
 
 class ClassEmbedder(nn.Module):
@@ -24,6 +45,9 @@ class ClassEmbedder(nn.Module):
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         return self.embedding(labels).unsqueeze(1)
+
+    def null_like(self, labels: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(labels, self.num_classes)
 
     def resized(self, num_classes: int, *, init: str = "public", seed: int = 0,
                 copy_rows: dict[int, int] | None = None) -> "ClassEmbedder":
@@ -69,3 +93,37 @@ class TextProjector(nn.Module):
 
     def forward(self, token_states: torch.Tensor) -> torch.Tensor:
         return self.proj(token_states)
+
+
+class TextConditioner(nn.Module):
+    """token ids (B, L) -> context (B, L, dim): a text encoder's token states, through a ``TextProjector`` when its
+    width differs from the UNet's context width (Stable Diffusion's CLIP states go in as they are)."""
+
+    def __init__(self, encoder: TextEncoder, projector: TextProjector | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.projector = projector
+        self.register_buffer("null_ids", encoder.tokenize([""])[0], persistent=False)  # the empty caption
+
+    def tokenize(self, texts: list[str] | tuple[str, ...]) -> torch.Tensor:
+        return self.encoder.tokenize(texts)
+
+    def null_like(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.null_ids.to(ids.device).expand_as(ids).clone()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(ids)
+        return states if self.projector is None else self.projector(states)
+
+
+def drop_condition(conditioner: nn.Module, cond: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    """``cond`` with the rows where ``drop`` (B,) bool is true replaced by the null condition (classifier-free
+    guidance's training-time dropout); labels (B,) and token ids (B, L) alike."""
+    mask = drop.view(-1, *([1] * (cond.dim() - 1)))
+    return torch.where(mask, conditioner.null_like(cond), cond)
+
+
+def build_text_conditioner(cfg: ConditioningConfig, context_dim: int) -> TextConditioner:
+    encoder = TextEncoder.from_pretrained(cfg.text_encoder, max_length=cfg.max_length)
+    encoder.requires_grad_(False)
+    return TextConditioner(encoder, TextProjector(encoder.dim, context_dim))

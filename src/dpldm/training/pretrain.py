@@ -1,4 +1,8 @@
-"""Stage 2: train the class-conditional latent diffusion model on PUBLIC latents (DDPM eps-prediction)."""
+"""Stage 2: train the class-conditional latent diffusion model on PUBLIC latents (DDPM eps-prediction).
+
+With ``conditioning.kind: text`` the model is conditioned on the images' captions instead: a frozen text encoder
+(the offline MiniLM by default) and a trained projector feed the cross-attention; captions are dropped to the empty
+caption with probability ``label_dropout``, for classifier-free guidance."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from dpldm.data.fingerprint import fingerprint, merge
 from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
+from dpldm.models.conditioning import ConditioningConfig, drop_condition
 from dpldm.models.unet import UNetConfig
 from dpldm.training.autoencoder import lr_lambda
 from dpldm.training.checkpoint import capture, restore, save_checkpoint
@@ -40,7 +45,7 @@ class PretrainTrainConfig:
     warmup_steps: int = 200  # linear LR warm-up, then cosine decay to 10% of lr
     weight_decay: float = 0.0  # AdamW weight decay
     ema_decay: float = 0.999  # EMA of the weights (with the usual (1+n)/(10+n) warm-up); the EMA is exported
-    label_dropout: float = 0.1  # probability a label is replaced by the null label (classifier-free guidance)
+    label_dropout: float = 0.1  # probability a label (or caption) becomes the null one (classifier-free guidance)
     grad_clip: float = 1.0  # global gradient-norm clip (non-private training)
     log_every: int = 50  # steps between log lines
     checkpoint_every: int = 500  # steps between resumable checkpoints
@@ -58,6 +63,7 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(name="omniglot", split="all"))  # PUBLIC images
     autoencoder: str = "runs/omniglot/autoencoder/autoencoder"  # folder of the trained autoencoder
     unet: UNetConfig = field(default_factory=UNetConfig)
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)  # class labels, or captions
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: PretrainTrainConfig = field(default_factory=PretrainTrainConfig)
     out_dir: str = "runs/omniglot/ldm"  # run folder; the model is exported to out_dir/model
@@ -89,12 +95,18 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     vae.cpu()  # only the encoder was needed, and the bundle is written from the CPU
     scale_factor = float(1.0 / z_all.std())  # on the CPU: the same on every device
     z_all = (z_all * scale_factor).to(device)  # the latent cache lives where the model trains
-    labels = torch.from_numpy(public.labels)
+    text = cfg.conditioning.kind == "text"
+    if text and public.captions is None:
+        raise DpldmError(f"conditioning.kind is text but {cfg.data.name}:{cfg.data.split} has no captions; use the "
+                         f"'captions' dataset, or data.captions: labels")
 
     # Model, optimizer, schedule, EMA.
     torch.manual_seed(cfg.train.seed)
-    denoiser = build_denoiser(cfg.unet, public.num_classes).to(device)  # initialised on the CPU: same everywhere
-    params = list(denoiser.parameters())
+    denoiser = build_denoiser(cfg.unet, public.num_classes, cfg.conditioning)  # initialised on the CPU
+    # The condition of each image: its label, or its caption's token ids (the text encoder stays frozen).
+    labels = denoiser.conditioner.tokenize(public.captions) if text else torch.from_numpy(public.labels)
+    denoiser.to(device)
+    params = [p for p in denoiser.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
     ema = EMAModel(params, decay=cfg.train.ema_decay)
@@ -109,7 +121,6 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         say_resumed(step)
     record_config(cfg, run)
     log = RunLog(run, resume_step=step)
-    null = denoiser.conditioner.null_label
 
     bar = tqdm(total=cfg.train.steps, initial=step, disable=not progress, desc="pretrain", unit="step")
     start = time.time()
@@ -117,8 +128,8 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     while step < cfg.train.steps:
         # Draw a batch; drop labels to the null label for guidance.
         idx = torch.randint(len(z_all), (cfg.train.batch_size,), generator=gen)
-        z0, y = z_all[idx.to(device)], labels[idx].clone()
-        y[torch.rand(len(y), generator=gen) < cfg.train.label_dropout] = null
+        z0, y = z_all[idx.to(device)], labels[idx]
+        y = drop_condition(denoiser.conditioner, y, torch.rand(len(y), generator=gen) < cfg.train.label_dropout)
         t, noise = draw_t_and_noise(z0, cfg.diffusion.num_train_timesteps, gen)
         # Step on the mean of the per-example losses.
         with autocast(device, cfg.train.precision):
@@ -163,7 +174,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         facts={"public_data": to_dict(cfg.data), "pretrain_steps": step,
                "final_loss": records[-1]["loss"] if records else None,
                "public_hashes": {"images": len(hashes), "stages": stages}},
-        public_hashes=hashes)
+        public_hashes=hashes, conditioning=cfg.conditioning)
     save_bundle(run / "model", model)
     summary = {"steps": step, "final_loss": model.facts["final_loss"], "scale_factor": scale_factor,
                "params": sum(p.numel() for p in params), "model": str(run / "model")}
