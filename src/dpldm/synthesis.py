@@ -247,8 +247,8 @@ def check_sample_folder(out_dir: str | Path, settings: dict[str, Any]) -> None:
 def save_samples(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
                  *, settings: dict[str, Any] | None = None, max_classes: int = 50,
                  per_row: int = 10) -> tuple[Path, Path]:
-    """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class, named under it) and,
-    given the ``settings`` they were drawn with (``sample_settings``), ``samples.yaml`` last."""
+    """Write ``samples.npz`` (uint8 images, int64 labels, class names), ``samples.png`` (one row per class, named
+    under it) and, given the ``settings`` they were drawn with (``sample_settings``), ``samples.yaml`` last."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "samples.npz"

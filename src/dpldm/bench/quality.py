@@ -198,7 +198,8 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     results, upstream = {}, {}
     for name, fn in stages.items():
         upstream = {**upstream, name: inputs[name]}
-        results[name] = run_stage(out, name, fn, say, ignore=STAGE_RESULT_NEUTRAL, inputs=json.loads(json.dumps(upstream, default=str)),
+        results[name] = run_stage(out, name, fn, say, ignore=STAGE_RESULT_NEUTRAL,
+                                  inputs=json.loads(json.dumps(upstream, default=str)),
                                   commit=commit)
 
     ft, acc, fd = results["finetune"], results["accuracy"], results["fid"]
@@ -270,7 +271,8 @@ def record_row(path: Path, result: dict[str, Any]) -> Path:
 def summary_line(result: dict[str, Any]) -> str:
     privacy = "non-private" if result["target_epsilon"] is None else f"epsilon {result['epsilon']:.3f}"
     return (f"{result['dataset']} {privacy}: accuracy {result['accuracy']:.1f}% "
-            f"({result['accuracy_selected']['classifier']}), FID {result['fid']:.1f} ({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
+            f"({result['accuracy_selected']['classifier']}), FID {result['fid']:.1f} "
+            f"({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
             f"result: {result['out']}/result.json")
 
 

@@ -34,8 +34,8 @@ def run(args) -> int:
     from dpldm.synthesis import SampleConfig, generate, image_seeds, load_for_sampling
 
     # The sampling stage's model set-up; the images stay in memory (only the speed is measured), so `generate`.
-    cfg = SampleConfig(model=args.model, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size, guidance_scale=args.guidance,
-                       clip_latents=args.clip_latents, device=args.device)
+    cfg = SampleConfig(model=args.model, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
+                       guidance_scale=args.guidance, clip_latents=args.clip_latents, device=args.device)
     model = load_for_sampling(cfg)
     labels = np.arange(args.n, dtype=np.int64) % len(model.class_names)
     _, rate = generate(model, labels, image_seeds(0, args.n), cfg, progress=False)

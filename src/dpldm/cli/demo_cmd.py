@@ -8,7 +8,7 @@ from dpldm.synthesis import TUNED_GUIDANCE
 
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "demo", "Run the whole pipeline on the embedded default (offline)",
-                        "DP fine-tuning of the shipped glyphs model (font letters and digits) on scikit-learn's digits\n"
+                        "DP fine-tuning of the shipped glyphs model (font letters, digits) on scikit-learn's digits\n"
                         "(private), class-balanced sampling, and the downstream accuracy of a CNN trained on the\n"
                         "synthetic digits against one trained on the real private digits, both tested on held-out\n"
                         "real digits. Needs nothing but the installed package.")
