@@ -179,7 +179,9 @@ def test_the_non_private_twin_runs_the_config_without_noise_or_clipping_and_says
 
     twin = dataclasses.replace(settings, epsilon=None, out=tmp_path / "twin")
     result = run_quality(twin, extractor=PooledPixels(), progress=False, say=lambda m: None)
-    config = yaml.safe_load((tmp_path / "twin" / "finetune" / "config.yaml").read_text())
+    # Nothing of the twin is releasable: its model and samples have no privacy statement, so all lies in private/.
+    assert [p.name for p in (tmp_path / "twin").iterdir()] == ["private"]
+    config = yaml.safe_load((tmp_path / "twin" / "private" / "finetune" / "config.yaml").read_text())
     assert config["dp"]["epsilon"] is None and config["dp"]["noise_multiplier"] == 0.0001
     assert config["dp"]["max_grad_norm"] == 10 and config["dp"]["steps"] == 4  # the config's steps, as the row's
     assert result["target_epsilon"] is None and result["epsilon"] > 1e6  # what sigma 1e-4 "spends": nothing private

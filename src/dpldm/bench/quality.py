@@ -21,6 +21,7 @@ from dpldm.bench.results import Table, regenerate, save_result
 from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 from dpldm.provenance import git_commit
+from dpldm.runlayout import private_dir
 from dpldm.runsettings import run_stage, write_json
 from dpldm.synthesis import TUNED_GUIDANCE
 from dpldm.training.runlog import RESULT_NEUTRAL
@@ -144,7 +145,9 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
     from dpldm.synthesis import SampleConfig, run_sampling
 
     commit = git_commit()  # of the code this process runs, taken before it runs for hours
-    out = settings.out
+    # The non-private twin's model and samples are not covered by any privacy statement: its whole run lives in
+    # the run folder's private/ part, never to be published (its row is a diagnostic of the ladder).
+    out = settings.out if settings.epsilon is not None else private_dir(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(FinetuneConfig, resolve_config_path(settings.config or DATASETS[settings.dataset]),
                       [*settings.overrides, f"out_dir={out / 'finetune'}",

@@ -85,7 +85,9 @@ def run_one(spec: ClassifierSpec, splits: Splits, config: AccuracyConfig, seed: 
             log: Callable[[str], None] | None) -> tuple[dict[str, Any], np.ndarray]:
     """Train one classifier with one seed -> (its public record, its (E,) validation counts: in memory only)."""
     start = time.perf_counter()
-    size = spec.image_size or splits.test.images.shape[1]
+    # The classifier sees the larger of the two sizes: a generator's 28x28 digits are not shrunk to a test set's
+    # native 8x8; the test images are resized up to them instead.
+    size = spec.image_size or max(splits.train.images.shape[1], splits.test.images.shape[1])
     channels = 3 if splits.test.images.ndim == 4 else 1
     train, validation, test = (to_tensors(s, size=size, channels=channels)
                                for s in (splits.train, splits.validation, splits.test))
