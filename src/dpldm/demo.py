@@ -13,24 +13,27 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from dpldm.config import load_config
-from dpldm.finetune.stage import FinetuneConfig, finetune
-from dpldm.public_models import resolve_model
 from dpldm.runlayout import private_dir
 from dpldm.synthesis import TUNED_GUIDANCE, SampleConfig, run_sampling
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
+DEMO_SAMPLER, DEMO_SAMPLE_STEPS = "ddim", 50
 
 
-def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 100, sample_steps: int = 50,
+def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 100, sampler: str = DEMO_SAMPLER,
+             sample_steps: int = DEMO_SAMPLE_STEPS,
              guidance: float = TUNED_GUIDANCE,
              overrides: list[str] | None = None, classifier_epochs: int | None = None, progress: bool = True,
              say=print) -> dict:
     """Run the demo into ``out_dir``; returns the numbers it printed, and writes them to out_dir/demo.json but for
     the real-data ceiling, a non-DP statistic of the private digits, which goes to out_dir/private/ceiling.json."""
+    # Imported here, so that the CLI reads the defaults above without loading the training stack.
+    from dpldm.config import load_config
     from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
     from dpldm.evaluation.classifiers import CLASSIFIERS
     from dpldm.evaluation.split_binding import read_model_facts
+    from dpldm.finetune.stage import FinetuneConfig, finetune
+    from dpldm.public_models import resolve_model
 
     out = Path(out_dir)
     timings = {}
@@ -51,7 +54,7 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     model = resolve_model(out / "finetune" / "model")
     # The samples go beside privacy.json; on the CPU, as the demo's recorded numbers were.
     sample_cfg = SampleConfig(model=str(out / "finetune" / "model"), out_dir=str(out / "finetune"),
-                              n_per_class=n_per_class, steps=sample_steps, guidance_scale=guidance, device="cpu")
+                              n_per_class=n_per_class, sampler=sampler, steps=sample_steps, guidance_scale=guidance, device="cpu")
     sampled = run_sampling(sample_cfg, model=model, progress=progress)
     npz, grid, rate = Path(sampled["npz"]), Path(sampled["grid"]), sampled["images_per_s"]
     timings["sample_s"] = round(time.time() - start, 1)

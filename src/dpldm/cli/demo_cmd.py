@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dpldm.cli.common import add_parser
+from dpldm.demo import DEMO_SAMPLE_STEPS, DEMO_SAMPLER
 from dpldm.synthesis import TUNED_GUIDANCE
 
 
@@ -15,7 +16,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder")
     parser.add_argument("--epsilon", type=float, default=10.0, help="target epsilon (delta = 1e-5)")
     parser.add_argument("--n-per-class", type=int, default=100, help="synthetic images per digit")
-    parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--sampler", choices=("ddim", "dpmpp"), default=DEMO_SAMPLER,
+                        help="reverse process (dpmpp: DPM-Solver++ 2M)")
+    parser.add_argument("--sample-steps", type=int, default=DEMO_SAMPLE_STEPS, help="sampler steps")
     parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
     parser.add_argument("--classifier-epochs", type=int, default=None,
                         help="CNN training epochs; None: the classifier's recipe (20)")
@@ -27,6 +30,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from dpldm.demo import run_demo
 
-    run_demo(args.out, epsilon=args.epsilon, n_per_class=args.n_per_class, sample_steps=args.sample_steps,
+    run_demo(args.out, epsilon=args.epsilon, n_per_class=args.n_per_class, sampler=args.sampler, sample_steps=args.sample_steps,
              guidance=args.guidance, overrides=args.overrides, classifier_epochs=args.classifier_epochs)
     return 0
