@@ -158,7 +158,7 @@ def test_commit_is_dirty_only_for_changes_to_the_package(tmp_path):
 
 def test_cifar10_has_a_config_and_resnet20_as_its_stated_classifier(tmp_path):
     from dpldm.bench.quality import DATASETS, default_classifiers, format_row
-    from dpldm.cli.common import resolve_config_path
+    from dpldm.config import resolve_config_path
 
     assert resolve_config_path(DATASETS["cifar10"]).is_file()
     assert default_classifiers("cifar10") == ("resnet20",) and default_classifiers("mnist") == ("cnn",)

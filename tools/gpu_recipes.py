@@ -31,8 +31,7 @@ GPU = ["train.device=cuda", "train.precision=bf16", "dp.max_physical_batch=2048"
 
 
 def recipe_config(name: str, extra: list[str]):
-    from dpldm.cli.common import resolve_config_path
-    from dpldm.config import load_config
+    from dpldm.config import load_config, resolve_config_path
     from dpldm.finetune.stage import FinetuneConfig
 
     config, overrides = RECIPES[name]

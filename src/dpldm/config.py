@@ -21,6 +21,8 @@ from dpldm.errors import DpldmError
 
 T = TypeVar("T")
 
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # the bundled configs, found by name
+
 
 class ConfigError(DpldmError, ValueError):
     """A configuration that cannot be used; the message is one line meant for the user."""
@@ -172,6 +174,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
     return data
+
+
+def resolve_config_path(name: str | Path | None) -> Path | None:
+    """A config path as given, or a bundled config by name (``mnist`` -> configs/mnist.yaml)."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.exists():
+        return path
+    for candidate in (CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return path  # load_config reports it as missing, naming the path
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:

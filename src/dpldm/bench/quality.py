@@ -133,8 +133,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
                 extractor=None, progress: bool = True, say: Callable[[str], None] = print,
                 command: str = "") -> dict[str, Any]:
     """Run (or resume) every stage; returns the row's numbers. ``extractor``: FID features (default: Inception)."""
-    from dpldm.cli.common import resolve_config_path
-    from dpldm.config import load_config, to_dict
+    from dpldm.config import load_config, resolve_config_path, to_dict
     from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
     from dpldm.evaluation.backends import inception_backend
     from dpldm.evaluation.classifiers import CLASSIFIERS

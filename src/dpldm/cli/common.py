@@ -6,15 +6,11 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any, TypeVar
 
-from dpldm.config import dump_yaml, load_config, to_dict
+from dpldm.config import dump_yaml, load_config, resolve_config_path, to_dict
 
 T = TypeVar("T")
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default and keeps the description's line breaks."""
@@ -97,19 +93,6 @@ def add_clip_latents(parser: argparse.ArgumentParser, default: Any = None) -> No
     parser.add_argument("--clip-latents", type=clip, default=default, metavar="C",
                         help="clip each sampler step's predicted clean latent to [-C, C] data stds (removes the "
                              "saturated blobs of under-trained models; weakens guidance); default or 0: off")
-
-
-def resolve_config_path(name: str | None) -> Path | None:
-    """A config path as given, or a bundled config by name (``mnist`` -> configs/mnist.yaml)."""
-    if name is None:
-        return None
-    path = Path(name)
-    if path.exists():
-        return path
-    for candidate in (CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    return path  # load_config reports it as missing, naming the path
 
 
 def print_dry_run(config: Any, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
