@@ -175,7 +175,8 @@ def test_cifar10_has_a_config_and_resnet20_as_its_stated_classifier(tmp_path):
 def test_the_non_private_twin_runs_the_config_without_noise_or_clipping_and_says_so(settings, tmp_path):
     import dataclasses
 
-    from dpldm.bench.quality import format_row, summary_line
+    from dpldm.bench.quality import format_row
+    from dpldm.cli.bench.quality import summary_line
 
     twin = dataclasses.replace(settings, epsilon=None, out=tmp_path / "twin")
     result = run_quality(twin, extractor=PooledPixels(), progress=False, say=lambda m: None)

@@ -1,4 +1,4 @@
-"""`dpldm bench dp-step`: the cost of a DP-SGD step against a non-private one, and attention-only against full.
+"""The cost of a DP-SGD step against a non-private one, and attention-only against full (`dpldm bench dp-step`).
 
 All numbers come from one process on the same model, batch and trainable set, as the median of several steps
 after warm-up, so their ratios are meaningful on a noisy machine.
@@ -6,36 +6,24 @@ after warm-up, so their ratios are meaningful on a noisy machine.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from dpldm.bench.flops import count_flops, efficiency, peak_flops
-from dpldm.cli.common import add_parser
 
 
-def register(subparsers) -> None:
-    parser = add_parser(subparsers, "dp-step", "Time a DP-SGD step against a non-private step",
-                        "Times one logical step (batch B, 7x7x3 latents, the Omniglot-shaped UNet with random\n"
-                        "weights): non-private (mean loss, backward, AdamW) and DP-SGD (per-example gradients by\n"
-                        "opacus hooks, clipping, noise, AdamW) on the same attention-only trainable set, and a\n"
-                        "DP-SGD step of the whole UNet; and the time encoding the batch (28x28 -> 7x7x3) would add\n"
-                        "to each step without the latent cache. Prints medians, ratios, examples/s, the FLOPs of each\n"
-                        "step (torch's FLOP counter) and their share of this CPU's peak (a large sgemm, same run).\n"
-                        "--model times a shipped model's denoiser (e.g. tiny_imagenet, the Fashion-MNIST config's).")
-    parser.add_argument("--batch-size", type=int, default=128, help="examples per step")
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps per variant (after one warm-up)")
-    parser.add_argument("--from-block", type=int, default=8, help="first trained transformer block")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--model", default=None,
-                        help="a shipped model's name or a model folder: time its denoiser (default: a random "
-                             "Omniglot-shaped UNet on 7x7x3 latents)")
-    parser.add_argument("--profile", type=int, default=0, metavar="K",
-                        help="also print the K operators that take most of the DP step's time (torch profiler)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=run)
+@dataclass
+class DpStepSettings:
+    batch_size: int = 128  # examples per step
+    repeats: int = 5  # timed steps per variant (after one warm-up)
+    from_block: int = 8  # first trained transformer block
+    threads: int = 0  # torch threads (0: torch's default)
+    model: str | None = None  # a shipped model's name or a model folder; None: a random Omniglot-shaped UNet
+    profile: int = 0  # K > 0: also profile the DP step and list the K operators taking most of its time
 
 
 def median_time(step, repeats: int) -> float:
@@ -56,7 +44,10 @@ def interleaved_medians(steps: list, repeats: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def run(args) -> int:
+def run_dp_step(settings: DpStepSettings) -> tuple[dict[str, Any], str | None]:
+    """Time one logical step (batch B): non-private and DP-SGD on the same attention-only trainable set, a DP-SGD
+    step of the whole UNet, and encoding the batch (what the latent cache saves). Returns the medians, ratios,
+    rates and FLOPs; and with ``settings.profile`` the profiler's table of the DP step's costliest operators."""
     from dpldm.bundle import build_denoiser
     from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
     from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
@@ -65,13 +56,13 @@ def run(args) -> int:
     from dpldm.finetune.trainable import TrainableSpec, count_params, select_trainable
     from dpldm.models.unet import UNetConfig
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     torch.manual_seed(0)
-    if args.model:
+    if settings.model:
         from dpldm.public_models import resolve_model
 
-        model = resolve_model(args.model)
+        model = resolve_model(settings.model)
         unet_cfg, num_classes, latent_shape = model.unet_cfg, len(model.class_names), model.latent_shape
         weights = model.denoiser.state_dict()
     else:
@@ -79,7 +70,7 @@ def run(args) -> int:
                               cross_attention_dim=64)
         num_classes, latent_shape, weights = 10, (3, 7, 7), None
     schedule = train_scheduler(DiffusionConfig())
-    B = args.batch_size
+    B = settings.batch_size
     data = {"latents": torch.randn(B, *latent_shape), "labels": torch.randint(0, num_classes, (B,))}
     indices = torch.arange(B)
 
@@ -116,17 +107,17 @@ def run(args) -> int:
 
     vae = build_autoencoder(AutoencoderConfig(block_out_channels=(16, 32, 64), norm_num_groups=16)).eval()
     images = torch.rand(B, 1, 28, 28) * 2 - 1
-    encode_s = median_time(lambda: encode_mean(vae, images), args.repeats)
+    encode_s = median_time(lambda: encode_mean(vae, images), settings.repeats)
 
-    attention = TrainableSpec(modules="transformer_blocks", from_block=args.from_block, class_embedder=True)
+    attention = TrainableSpec(modules="transformer_blocks", from_block=settings.from_block, class_embedder=True)
     full = TrainableSpec(modules="all", class_embedder=True)
     (nonprivate, trainable), (dp, _), (full_dp, full_trainable) = (
         variant(attention, private=False), variant(attention, private=True), variant(full, private=True))
-    nonprivate_s, dp_s, full_dp_s = interleaved_medians([nonprivate, dp, full_dp], args.repeats)
+    nonprivate_s, dp_s, full_dp_s = interleaved_medians([nonprivate, dp, full_dp], settings.repeats)
     peak = peak_flops()
     result = {
-        "model": args.model or "random omniglot-shaped", "latent_shape": list(latent_shape),
-        "batch_size": B, "threads": torch.get_num_threads(), "from_block": args.from_block,
+        "model": settings.model or "random omniglot-shaped", "latent_shape": list(latent_shape),
+        "batch_size": B, "threads": torch.get_num_threads(), "from_block": settings.from_block,
         "trainable_params": trainable, "full_trainable_params": full_trainable,
         "nonprivate_s": round(nonprivate_s, 4), "dp_s": round(dp_s, 4), "full_dp_s": round(full_dp_s, 4),
         "dp_over_nonprivate": round(dp_s / nonprivate_s, 3),
@@ -137,15 +128,11 @@ def run(args) -> int:
         "nonprivate": efficiency(count_flops(nonprivate), nonprivate_s, peak),
         "dp": efficiency(count_flops(dp), dp_s, peak),
     }
-    if args.profile:
+    table = None
+    if settings.profile:
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             dp()
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28s} {value}")
-    return 0
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=settings.profile)
+    return result, table

@@ -1,4 +1,4 @@
-"""`dpldm bench quality`: one DPImageBench row, end to end, from the shipped public model.
+"""One DPImageBench row, end to end, from the shipped public model (`dpldm bench quality`).
 
 Stages, each resumable: DP fine-tuning (resumes from its checkpoint) -> class-balanced sampling (saved in parts)
 -> downstream accuracy (one private-validation selection, the evaluation protocol) -> FID with precision/recall. Each
@@ -8,17 +8,13 @@ unfinished one. The result goes to ``OUT/result.json`` and, as one table row, to
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shlex
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from dpldm.bench.results import Table, regenerate, save_result
-from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
 from dpldm.errors import DpldmError
 from dpldm.provenance import git_commit
 from dpldm.runlayout import private_dir
@@ -62,71 +58,8 @@ class QualitySettings:
     part_size: int = 5000  # sampled images saved per part
 
 
-def register(subparsers) -> None:
-    parser = add_parser(subparsers, "quality", "One benchmark row: DP fine-tune, sample, accuracy, FID",
-                        "From the shipped public model: DP fine-tuning on the private train split, class-balanced\n"
-                        "sampling, downstream accuracy (one classifier epoch chosen on the private validation\n"
-                        "split with Laplace noise) and FID (N synthetic against N private-train images).\n"
-                        "Rerunning the same command resumes: finished stages are skipped, fine-tuning and\n"
-                        "sampling continue where they stopped. Writes OUT/result.json and a row in BENCHMARKS.md.")
-    parser.add_argument("--dataset", required=True, help=f"private dataset ({', '.join(DATASETS)})")
-    privacy = parser.add_mutually_exclusive_group(required=True)
-    privacy.add_argument("--epsilon", type=float, help="target epsilon of the fine-tuning")
-    privacy.add_argument("--non-private", action="store_true",
-                         help="the non-private twin: the config's steps and batch without noise or clipping "
-                              "(NOT private; for measuring what privacy costs)")
-    parser.add_argument("--out", default=None, help="run folder (default: runs/bench/DATASET-epsEPSILON)")
-    parser.add_argument("--config", default=None, help="fine-tuning config (default: DATASET_finetune)")
-    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="overrides of the fine-tuning config, e.g. dp.max_grad_norm=0.001")
-    parser.add_argument("--n-samples", type=int, default=60_000, help="synthetic images, class-balanced")
-    parser.add_argument("--fid-n", type=int, default=10_000, help="images on each side of FID")
-    parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
-    add_clip_latents(parser)
-    parser.add_argument("--classifiers", nargs="+", default=None,
-                        help="downstream classifiers (default: resnet20 for cifar10, cnn for the others)")
-    parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
-    parser.add_argument("--features", default="onnx", choices=["onnx", "torchscript"], help="TF-Inception backend")
-    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the row is written to")
-    parser.add_argument("--no-record", action="store_true", help="do not write the row to --benchmarks")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    add_data_root(parser)
-    parser.set_defaults(func=run)
-
-
-def check_args(args: argparse.Namespace) -> None:
-    """The checks every bench built on ``run_quality`` makes of its arguments before any work starts."""
-    if args.config is None and args.dataset not in DATASETS:
-        raise DpldmError(f"no fine-tuning config for dataset {args.dataset!r}; pass --config, or choose one of "
-                         f"{', '.join(DATASETS)}")
-    if args.n_samples < 1 or args.fid_n < 2:
-        raise DpldmError("--n-samples must be at least 1 and --fid-n at least 2")
-
-
 def default_classifiers(dataset: str) -> tuple[str, ...]:
     return DEFAULT_CLASSIFIERS.get(dataset, ("cnn",))
-
-
-def run(args: argparse.Namespace) -> int:
-    check_args(args)
-    epsilon = None if args.non_private else args.epsilon
-    out = Path(args.out or f"runs/bench/{args.dataset}-" + ("nonprivate" if epsilon is None else f"eps{epsilon:g}"))
-    settings = QualitySettings(dataset=args.dataset, epsilon=epsilon, out=out, config=args.config,
-                               overrides=list(args.overrides), n_samples=args.n_samples, fid_n=args.fid_n,
-                               sample_steps=args.sample_steps, guidance=args.guidance,
-                               clip_latents=args.clip_latents,
-                               classifiers=tuple(args.classifiers or default_classifiers(args.dataset)),
-                               classifier_epochs=args.classifier_epochs,
-                               features=args.features)
-    say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    result = run_quality(settings, data_root=args.data_root, download=args.download, say=say,
-                         command="dpldm " + shlex.join(sys.argv[1:]))
-    if not args.no_record:
-        record_row(Path(args.benchmarks), result)
-        say(f"row written to {args.benchmarks}")
-    print(json.dumps(result, indent=2) if args.json else summary_line(result))
-    return 0
 
 
 def run_quality(settings: QualitySettings, *, data_root: str | None = None, download: bool = False,
@@ -268,14 +201,6 @@ def record_row(path: Path, result: dict[str, Any]) -> Path:
     saved = save_result(path, QUALITY_TABLE, {k: v for k, v in result.items() if k != "out"})
     regenerate(path, QUALITY_TABLE)
     return saved
-
-
-def summary_line(result: dict[str, Any]) -> str:
-    privacy = "non-private" if result["target_epsilon"] is None else f"epsilon {result['epsilon']:.3f}"
-    return (f"{result['dataset']} {privacy}: accuracy {result['accuracy']:.1f}% "
-            f"({result['accuracy_selected']['classifier']}), FID {result['fid']:.1f} "
-            f"({result['fid_n_synthetic']} vs {result['fid_n_reference']}); "
-            f"result: {result['out']}/result.json")
 
 
 QUALITY_TABLE = Table("quality", "Quality against DPImageBench (`dpldm bench quality`)", TABLE_HEADER, format_row)

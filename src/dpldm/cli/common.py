@@ -103,7 +103,3 @@ def print_dry_run(config: Any, args: argparse.Namespace, extra: dict[str, Any] |
         for key, value in (extra or {}).items():
             print(f"# {key}: {value}")
 
-
-def not_built(name: str) -> int:
-    print(f"dpldm {name}: not built yet", file=sys.stderr)
-    return 1
