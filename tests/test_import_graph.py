@@ -22,6 +22,7 @@ def test_src_has_no_import_cycle_between_parts(capsys):
     assert "dp" in graph and "models" in graph
     assert not graph["models"] & {"dp", "privacy", "finetune", "training", "data"}  # a model never knows about DP
     assert not graph["dp"] & {"finetune", "training", "evaluation", "cli"}
+    assert "cli" not in graph["bench"]  # the benchmarks are a library; their flags and printing are the CLI's
 
 
 def test_a_cycle_is_found_even_through_a_lazy_import(tmp_path):
