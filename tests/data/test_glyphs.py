@@ -54,3 +54,14 @@ def test_fonts_option_and_bad_values():
         load_dataset("glyphs", "train", count=5, case="mixed")
     with pytest.raises(DataError, match="count >= 1"):
         load_dataset("glyphs", "train", count=0)
+
+
+def test_box_sets_how_much_of_the_side_a_glyph_fills():
+    small, _ = render_glyphs(200, size=16, seed=1, box=0.5)
+    full, _ = render_glyphs(200, size=16, seed=1, box=1.0)
+    # The same draws, a glyph twice as large: far more ink per image, and far more of it in the border rows.
+    assert full.astype(float).sum() > 2.5 * small.astype(float).sum()
+    border = lambda images: images[:, [0, -1], :].astype(float).sum()  # noqa: E731
+    assert border(full) > 5 * border(small)
+    with pytest.raises(DataError, match="box"):
+        render_glyphs(4, size=8, box=1.5)

@@ -79,8 +79,9 @@ def class_names(include_digits: bool) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8192)
-def master_glyph(font: Path, char: str, canvas: int) -> Image.Image:
-    """``char`` in ``font``, white on black, fitted into the central box of a ``canvas`` x ``canvas`` 'L' image."""
+def master_glyph(font: Path, char: str, canvas: int, box: float = BOX_FRACTION) -> Image.Image:
+    """``char`` in ``font``, white on black, fitted into the central ``box`` fraction of a ``canvas`` x ``canvas``
+    'L' image."""
     try:
         face = ImageFont.truetype(str(font), RENDER_PX)
     except OSError as err:
@@ -92,8 +93,7 @@ def master_glyph(font: Path, char: str, canvas: int) -> Image.Image:
     if bbox is None:
         raise DataError(f"{font}: has no visible glyph for {char!r}; choose another font")
     big = big.crop(bbox)
-    box = BOX_FRACTION * canvas
-    factor = box / max(big.size)
+    factor = box * canvas / max(big.size)
     w, h = max(1, round(big.width * factor)), max(1, round(big.height * factor))
     small = big.resize((w, h), Image.Resampling.LANCZOS)
     out = Image.new("L", (canvas, canvas), 0)
@@ -133,17 +133,20 @@ def _dilate(images: np.ndarray, radius: int) -> np.ndarray:
 
 def render_glyphs(count: int, size: int = 28, seed: int = 0, *, include_digits: bool = False,
                   fonts: Sequence[str] | str | None = None, case: str = "both", stream: int = 0,
-                  index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  index: np.ndarray | None = None, box: float = BOX_FRACTION) -> tuple[np.ndarray, np.ndarray]:
     """Render ``count`` distorted glyphs; returns (images uint8 (n, size, size), labels int64 (n,)).
 
     Classes are balanced (count // classes each, the remainder spread) and shuffled. Every random draw for all
     ``count`` samples is made up front, so ``index`` (a subset of range(count)) renders exactly those samples
-    of the full set, cheaply. ``stream`` separates independent sets made from one seed (train / test).
+    of the full set, cheaply. ``stream`` separates independent sets made from one seed (train / test). ``box``:
+    the fraction of the side the undistorted glyph fills (MNIST's 20/28; scikit-learn's digits fill their 8x8).
     """
     if count < 1 or size < 8:
         raise DataError(f"glyphs needs count >= 1 and size >= 8, got count={count}, size={size}")
     if case not in CASES:
         raise DataError(f"glyphs case must be one of {', '.join(CASES)}, got {case!r}")
+    if not 0.25 <= box <= 1.0:
+        raise DataError(f"glyphs box must be a fraction of the side in [0.25, 1], got {box}")
     paths = resolve_fonts(fonts)
     names = class_names(include_digits)
     canvas = 2 * size
@@ -164,7 +167,7 @@ def render_glyphs(count: int, size: int = 28, seed: int = 0, *, include_digits: 
         work = np.empty((len(chunk), canvas, canvas), dtype=np.uint8)
         for row, i in enumerate(chunk):
             char = names[labels[i]].lower() if lower[i] else names[labels[i]]
-            master = master_glyph(paths[font_ids[i]], char, canvas)
+            master = master_glyph(paths[font_ids[i]], char, canvas, box)
             work[row] = np.asarray(master.transform((canvas, canvas), Image.Transform.AFFINE, tuple(coeffs[i]),
                                                     Image.Resampling.BILINEAR))
         for stroke in sorted(set(STROKES) - {0}):
@@ -179,13 +182,14 @@ def render_glyphs(count: int, size: int = 28, seed: int = 0, *, include_digits: 
 
 def load_glyphs(root: Path, split: str, count: int | None = None, size: int = 28, seed: int = 0,
                 include_digits: bool = False, fonts: Sequence[str] | str | None = None, case: str = "both",
-                limit: int | None = None, limit_seed: int = 0) -> LabelledImages:
+                limit: int | None = None, limit_seed: int = 0, box: float = BOX_FRACTION) -> LabelledImages:
     """The ``glyphs`` dataset (``root`` unused). count: images in the split (default 60,000 train, 10,000
     test); size: side in pixels; seed: rendering seed; include_digits: 36 classes instead of 26; fonts: names
     in matplotlib's font folder or paths (default: 16 DejaVu/STIX faces); case: 'both', 'upper' or 'lower'.
-    limit: render only a seeded subset of the split (the same images the full split holds)."""
+    limit: render only a seeded subset of the split (the same images the full split holds); box: the fraction of
+    the side an undistorted glyph fills (default 20/28, as MNIST's digits)."""
     count = DEFAULT_COUNT[split] if count is None else count
     index = sample_indices(count, limit, limit_seed) if limit is not None else None
     images, labels = render_glyphs(count, size, seed, include_digits=include_digits, fonts=fonts, case=case,
-                                   stream=SPLIT_STREAM[split], index=index)
+                                   stream=SPLIT_STREAM[split], index=index, box=box)
     return checked("glyphs", "glyphs", images, labels, class_names(include_digits))
