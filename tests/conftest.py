@@ -51,15 +51,17 @@ def tiny_public_model(tiny_autoencoder, tmp_path_factory) -> Path:
     return out / "model"
 
 
-# Runs the CLI in a subprocess that dies (os._exit, no clean-up) right after its first checkpoint is written.
+# Runs the CLI in a subprocess that dies (os._exit, no clean-up) right after its first checkpoint is written. Every
+# stage writes its checkpoints through the one training loop (dpldm.training.loop), so that is where it dies.
 _CRASH_AFTER_FIRST_CHECKPOINT = """
 import os, sys, importlib
-stage = importlib.import_module(sys.argv[1])
-save = stage.save_checkpoint
+importlib.import_module(sys.argv[1])  # the stage run
+loop = importlib.import_module("dpldm.training.loop")
+save = loop.save_checkpoint
 def save_then_die(*args, **kwargs):
     save(*args, **kwargs)
     os._exit(9)
-stage.save_checkpoint = save_then_die
+loop.save_checkpoint = save_then_die
 from dpldm.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -67,8 +69,8 @@ sys.exit(main(sys.argv[2:]))
 
 @pytest.fixture
 def run_killed_after_first_checkpoint():
-    """f(stage_module, argv): ``dpldm argv`` in a subprocess killed after ``stage_module``'s first checkpoint, with
-    this process's thread count, so the resumed run can be compared bit for bit."""
+    """f(stage_module, argv): ``dpldm argv`` (a run of ``stage_module``) in a subprocess killed after its first
+    checkpoint, with this process's thread count, so the resumed run can be compared bit for bit."""
     return _run_killed
 
 

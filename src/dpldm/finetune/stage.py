@@ -10,21 +10,17 @@ Privacy-relevant facts, in one place:
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
-from diffusers.training_utils import EMAModel
-from tqdm import tqdm
 
 from dpldm.bundle import LatentDiffusion
 from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.data.dataset_key import dataset_key
-from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPPlan, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
@@ -32,16 +28,14 @@ from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.finetune.separation import check_apart
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.privacy.budget import BudgetConfig, Charge, plan_charge, record_charge
-from dpldm.models.conditioning import drop_condition
 from dpldm.public_models import resolve_model, save_model
 from dpldm.runlayout import PRIVATE, private_dir
-from dpldm.training.autoencoder import lr_lambda
-from dpldm.training.checkpoint import capture, restore, save_checkpoint
-from dpldm.training.device import autocast, check_precision_on, resolve_device
+from dpldm.training.denoising import GuidedEpsLoss
+from dpldm.training.device import check_precision_on, resolve_device
 from dpldm.training.distributed import barrier, join, leader_first
-from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.latents import cache_key, cached_latents, module_digest
-from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.loop import TrainingLoop, TrainingStep
+from dpldm.training.runlog import plot_curves
 from dpldm.training.settings import check_train_settings
 
 
@@ -181,6 +175,26 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     return Prepared(model, names, z, labels, tuple(private.class_names), validation, plan, charge)
 
 
+class DPStep(TrainingStep):
+    """A logical DP-SGD step, taken whole by the engine (sampling, clipping, noise, the optimizer step and the
+    accountant); the loop sees no loss, and the log holds the epsilon spent. Before the first step the run's charge
+    is recorded on its private set's ledger (a resume finds it there)."""
+
+    stage, label, checkpoint_facts = "finetune", "DP fine-tune", ("epsilon",)
+
+    def __init__(self, denoiser, optimizer, params, engine: DPSGDEngine, *, charge: Charge | None,
+                 budget: BudgetConfig) -> None:
+        super().__init__(denoiser, optimizer, params, engine=engine)
+        self.charge, self.budget = charge, budget
+
+    def record(self) -> dict[str, float]:
+        return {"epsilon": self.engine.epsilon()}
+
+    def started(self, run_dir: Path) -> None:
+        if self.charge is not None:
+            record_charge(self.charge, run_dir, self.budget)
+
+
 def finetune(cfg: FinetuneConfig, *, data_root: str | None = None, download: bool = False,
              progress: bool = True) -> dict | None:
     """Run (or resume) DP fine-tuning; writes privacy.json and the private model to out_dir/model, and what must
@@ -198,8 +212,8 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
               progress: bool) -> dict | None:
     leader = ranks is None or ranks.leader  # the one process that writes files, logs and shows progress
     progress = progress and leader
-    run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
-    ckpt_path = run / PRIVATE / "checkpoint.safetensors"
+    loop = TrainingLoop(cfg, private=True, leader=leader)
+    run, ckpt_path = loop.run_dir, loop.checkpoint_path
     if (run / "checkpoint.safetensors").is_file():
         raise DpldmError(f"{run} has the layout of an older dpldm: move its checkpoint.safetensors, checkpoint.json, "
                          f"latents.safetensors, log.jsonl and summary.json into {run / PRIVATE} to resume it")
@@ -214,72 +228,26 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
     plan_summary = prep.summary()  # before training: merging LoRA at export removes the adapters it counts
     model, denoiser = prep.model, prep.model.denoiser
     params = [p for p in denoiser.parameters() if p.requires_grad]
-    schedule = train_scheduler(model.diffusion)
-    T = model.diffusion.num_train_timesteps
+    objective = GuidedEpsLoss(denoiser.conditioner, train_scheduler(model.diffusion),
+                              model.diffusion.num_train_timesteps, cfg.train.label_dropout, device,
+                              cfg.train.precision)
 
     def loss_fn(module, batch, generator):  # -> (rows,) per-row eps loss; randomness only from `generator`
-        z0, y = batch["latents"], batch["cond"]  # cond: labels (rows,) or caption token ids (rows, L)
-        drop = torch.rand(len(y), generator=generator, device=y.device) < cfg.train.label_dropout
-        t, noise = draw_t_and_noise(z0, T, generator)
-        with autocast(device, cfg.train.precision):  # the forward pass only; per-example gradients stay float32
-            loss = eps_loss(module, z0, drop_condition(denoiser.conditioner, y, drop), t=t, noise=noise,
-                            schedule=schedule)
-        return loss.float()
+        return objective(module, batch["latents"], batch["cond"], generator)  # cond: labels, or caption token ids
 
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     denoiser.train()
     engine = DPSGDEngine(denoiser, opt, loss_fn, {"latents": prep.private_latents, "cond": prep.private_labels},
                          config=cfg.dp, plan=prep.plan, ranks=ranks)
-    total = engine.plan.steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, total))
-    ema = EMAModel(params, decay=cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
-    parts = dict(model=denoiser, optimizer=opt, scheduler=sched, engine=engine,
-                 **({"ema": ema} if ema is not None else {}))
-    if ckpt_path.is_file():
-        restore(ckpt_path, **parts)
-        if ema is not None:
-            ema.to(device)  # its state is read onto the CPU; the optimizer's follows its parameters by itself
-        if leader:
-            say_resumed(engine.steps_done, engine.epsilon())
-    log = None
-    if leader:
-        record_config(cfg, run)
-        if prep.charge is not None:
-            record_charge(prep.charge, run, cfg.budget)  # once per run, before the first step; a resume finds it
-        log = RunLog(private_dir(run), resume_step=engine.steps_done)
-
-    def checkpoint() -> None:
-        state = capture(**parts)  # every rank: the engine gathers each rank's loss generator
-        if leader:
-            save_checkpoint(ckpt_path, state, info={"step": engine.steps_done, "stage": "finetune",
-                                                    "epsilon": engine.epsilon()})
-
-    bar = tqdm(total=total, initial=engine.steps_done, disable=not progress, desc="DP fine-tune", unit="step")
-    start = time.time()
-    while not engine.done:
-        # One logical DP-SGD step; the LR schedule and EMA follow logical steps, never physical batches.
-        step = engine.step()
-        if non_finite(params):  # the weights after the noisy update: released anyway, so the check costs no privacy
-            bar.close()
-            raise non_finite_error(step, f"lower train.lr ({cfg.train.lr:g}) and run again")
-        sched.step()
-        if ema is not None:
-            ema.step(params)
-        bar.update(1)
-        if leader and (step % cfg.train.log_every == 0 or step == total):
-            eps = engine.epsilon()
-            log.write(step=step, epsilon=eps, lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 3))
-            bar.set_postfix(eps=f"{eps:.3f}")
-        if step % cfg.train.checkpoint_every == 0 or step == total:
-            checkpoint()
-    bar.close()
+    # One logical DP-SGD step a loop step; the LR schedule and the EMA follow logical steps, never physical batches.
+    loop.train(DPStep(denoiser, opt, params, engine, charge=prep.charge, budget=cfg.budget), engine.plan.steps,
+               ema_decay=cfg.train.ema_decay if cfg.train.ema_decay > 0 else None, progress=progress)
     engine.close()
     if not leader:
         return None
 
     # Export the private model with the guarantee it was trained under.
-    if ema is not None:
-        ema.copy_to(params)
+    loop.apply_ema()
     merge_lora(denoiser)
     denoiser.cpu()  # the bundle is written from (and read back onto) the CPU
     model.vae.cpu()
@@ -292,8 +260,8 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
                    "public_model": str(cfg.public_model), "trainable": to_dict(cfg.trainable),
                    "finetune_steps": engine.steps_done}
     save_model(run / "model", model)
-    plot_curves(log.read(), run / "epsilon.png", keys=("epsilon",), title="privacy spent")
+    plot_curves(loop.log.read(), run / "epsilon.png", keys=("epsilon",), title="privacy spent")
     summary = {**plan_summary, "epsilon_spent": facts.epsilon, "model": str(run / "model"),
-               "wall_s": round(time.time() - start, 1)}
+               "wall_s": round(loop.elapsed(), 1)}
     (private_dir(run) / "summary.json").write_text(json.dumps(summary, indent=2))  # exact counts: private
     return summary

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from dpldm.bundle import save_autoencoder
 from dpldm.data import prepare
@@ -20,10 +17,9 @@ from dpldm.data.fingerprint import fingerprint
 from dpldm.errors import DpldmError
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.runlayout import private_dir
-from dpldm.training.checkpoint import capture, restore, save_checkpoint
 from dpldm.training.device import autocast, check_precision_on, resolve_device
-from dpldm.training.guards import non_finite, non_finite_error
-from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.loop import TrainingLoop, TrainingStep
+from dpldm.training.runlog import plot_curves
 from dpldm.training.settings import check_train_settings
 
 
@@ -61,18 +57,6 @@ class AutoencoderStageConfig:
                              f"the autoencoder must take the images as they are prepared (1 grey, 3 colour)")
 
 
-def lr_lambda(warmup: int, total: int):
-    """Multiplier of the peak LR at a step: linear warm-up, then cosine decay to 10%."""
-
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return f
-
-
 def kl_loss(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(logvar)) || N(0, I)) summed over latent elements; shape [B]."""
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
@@ -93,12 +77,39 @@ def reconstruction_metrics(vae, x: torch.Tensor, batch_size: int = 256) -> dict[
     return {"mse": float(mse.mean()), "psnr_db": float(psnr), "count": len(x)}
 
 
+class AutoencoderStep(TrainingStep):
+    """One batch's reconstruction loss: per-pixel MSE + kl_weight * KL per pixel (batches and the posterior's
+    noise drawn from ``generator`` on the CPU)."""
+
+    stage, label = "train-autoencoder", "autoencoder"
+
+    def __init__(self, vae, optimizer: torch.optim.Optimizer, x_train: torch.Tensor, train: AutoencoderTrainConfig,
+                 device: torch.device, generator: torch.Generator) -> None:
+        super().__init__(vae, optimizer, list(vae.parameters()), generator=generator)
+        self.x_train, self.cfg, self.device = x_train, train, device
+
+    def loss(self) -> torch.Tensor:
+        idx = torch.randint(len(self.x_train), (self.cfg.batch_size,), generator=self.generator)
+        x = self.x_train[idx].to(self.device)
+        with autocast(self.device, self.cfg.precision):  # the forward pass and the loss; backward, AdamW outside
+            posterior = self.model.encode(x).latent_dist
+            noise = torch.randn(posterior.mean.shape, generator=self.generator).to(self.device)
+            rec = self.model.decode(posterior.mean + posterior.std * noise).sample
+            self.rec_mse = (rec.float() - x).pow(2).flatten(1).mean(1)
+            self.kl = kl_loss(posterior.mean.float(), posterior.logvar.float()) / x[0].numel()
+            self.last = (self.rec_mse + self.cfg.kl_weight * self.kl).mean()
+        return self.last
+
+    def record(self) -> dict[str, float]:
+        return {"loss": self.last.item(), "rec_mse": self.rec_mse.mean().item(), "kl": self.kl.mean().item()}
+
+
 def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = None, download: bool = False,
                       progress: bool = True) -> dict:
     """Train (or resume) the autoencoder; writes the run folder and returns the metrics (those of ``eval_private``
     sets, keyed ``private:NAME:SPLIT``, are written to ``out_dir/private/metrics.json`` only)."""
-    run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
-    ckpt_path = run / "checkpoint.safetensors"
+    loop = TrainingLoop(cfg)
+    run = loop.run_dir
     device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
     check_precision_on(cfg.train.precision, device)
 
@@ -112,50 +123,9 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     torch.manual_seed(cfg.train.seed)
     vae = build_autoencoder(cfg.model).to(device)  # initialised on the CPU: the same on every device
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)  # draws on the CPU: the same stream on every device
-    parts = dict(model=vae, optimizer=opt, scheduler=sched, generator=gen)
-    step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
-    if step:
-        say_resumed(step)
-    record_config(cfg, run)
-    log = RunLog(run, resume_step=step)
-
-    def checkpoint() -> None:
-        save_checkpoint(ckpt_path, capture(**parts, step=step), info={"step": step, "stage": "train-autoencoder"})
-
-    bar = tqdm(total=cfg.train.steps, initial=step, disable=not progress, desc="autoencoder", unit="step")
-    start = time.time()
     vae.train()
-    while step < cfg.train.steps:
-        # Reconstruct a batch; loss = per-pixel MSE + kl_weight * KL per pixel.
-        idx = torch.randint(len(x_train), (cfg.train.batch_size,), generator=gen)
-        x = x_train[idx].to(device)
-        with autocast(device, cfg.train.precision):  # the forward pass and the loss; backward and AdamW outside
-            posterior = vae.encode(x).latent_dist
-            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen).to(device)
-            rec = vae.decode(z).sample
-            rec_loss = (rec.float() - x).pow(2).flatten(1).mean(1)
-            kl = kl_loss(posterior.mean.float(), posterior.logvar.float()) / x[0].numel()
-            loss = (rec_loss + cfg.train.kl_weight * kl).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        if not torch.isfinite(loss) or non_finite(vae.parameters()):
-            bar.close()
-            raise non_finite_error(step + 1, f"lower train.lr ({cfg.train.lr:g}) and run again",
-                                   what="the loss or a weight")
-        sched.step()
-        step += 1
-        bar.update(1)
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            log.write(step=step, loss=loss.item(), rec_mse=rec_loss.mean().item(), kl=kl.mean().item(),
-                      lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
-            checkpoint()
-    bar.close()
+    loop.train(AutoencoderStep(vae, opt, x_train, cfg.train, device, gen), cfg.train.steps, progress=progress)
 
     # Report reconstruction quality: held-out public, and private sets never trained on. The private sets' numbers
     # are exact statistics of private images, so they go to run/private/, never beside the releasable files.
@@ -173,7 +143,7 @@ def train_autoencoder(cfg: AutoencoderStageConfig, *, data_root: str | None = No
     if private:
         (private_dir(run) / "metrics.json").write_text(json.dumps(private, indent=2))
     save_reconstruction_grid(vae, x_hold[:32], run / "reconstructions.png")
-    plot_curves(log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
+    plot_curves(loop.log.read(), run / "loss.png", keys=("loss", "rec_mse"), title="autoencoder")
     # Every public image loaded counts as trained on (the held-out part too): the check against private data errs
     # on the side of refusing.
     save_autoencoder(run / "autoencoder", vae.cpu(), cfg.model, fingerprint(public.images))

@@ -7,15 +7,12 @@ caption with probability ``label_dropout``, for classifier-free guidance."""
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
-from diffusers.training_utils import EMAModel
-from tqdm import tqdm
 
 from dpldm.bundle import (LatentDiffusion, build_denoiser, load_autoencoder, load_autoencoder_hashes, save_bundle,
                           sha256_file)
@@ -23,17 +20,15 @@ from dpldm.config import to_dict
 from dpldm.data import prepare
 from dpldm.data.config import DataConfig, load_images
 from dpldm.data.fingerprint import fingerprint, merge
-from dpldm.diffusion.loss import draw_t_and_noise, eps_loss
 from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
-from dpldm.models.conditioning import ConditioningConfig, drop_condition
+from dpldm.models.conditioning import ConditioningConfig
 from dpldm.models.unet import UNetConfig
-from dpldm.training.autoencoder import lr_lambda
-from dpldm.training.checkpoint import capture, restore, save_checkpoint
-from dpldm.training.device import autocast, check_precision_on, resolve_device
-from dpldm.training.guards import non_finite, non_finite_error
+from dpldm.training.denoising import GuidedEpsLoss
+from dpldm.training.device import check_precision_on, resolve_device
 from dpldm.training.latents import cache_key, cached_latents
-from dpldm.training.runlog import RunLog, open_run, plot_curves, record_config, say_resumed
+from dpldm.training.loop import TrainingLoop, TrainingStep
+from dpldm.training.runlog import plot_curves
 from dpldm.training.settings import check_train_settings
 
 
@@ -69,11 +64,32 @@ class PretrainConfig:
     out_dir: str = "runs/omniglot/ldm"  # run folder; the model is exported to out_dir/model
 
 
+class PretrainStep(TrainingStep):
+    """One batch's mean eps-prediction loss on public latents, conditions dropped for guidance (``GuidedEpsLoss``);
+    the batch, the dropped conditions, t and the noise are drawn from ``generator``."""
+
+    stage, label, checkpoint_facts = "pretrain", "pretrain", ("loss",)
+
+    def __init__(self, denoiser, optimizer, params, latents: torch.Tensor, labels: torch.Tensor,
+                 objective: GuidedEpsLoss, train: PretrainTrainConfig, generator: torch.Generator) -> None:
+        super().__init__(denoiser, optimizer, params, generator=generator, grad_clip=train.grad_clip)
+        self.latents, self.labels, self.objective, self.batch_size = latents, labels, objective, train.batch_size
+
+    def loss(self) -> torch.Tensor:
+        idx = torch.randint(len(self.latents), (self.batch_size,), generator=self.generator)
+        z0, y = self.latents[idx.to(self.latents.device)], self.labels[idx]
+        self.last = self.objective(self.model, z0, y, self.generator).mean()
+        return self.last
+
+    def record(self) -> dict[str, float]:
+        return {"loss": self.last.item()}
+
+
 def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: bool = False,
              progress: bool = True) -> dict:
     """Train (or resume) the latent diffusion model; exports the EMA model bundle to ``out_dir/model``."""
-    run = open_run(cfg, out_dir=cfg.out_dir, threads=cfg.train.threads)
-    ckpt_path = run / "checkpoint.safetensors"
+    loop = TrainingLoop(cfg)
+    run = loop.run_dir
     device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
     check_precision_on(cfg.train.precision, device)
     vae, ae_cfg = load_autoencoder(cfg.autoencoder)
@@ -100,7 +116,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         raise DpldmError(f"conditioning.kind is text but {cfg.data.name}:{cfg.data.split} has no captions; use the "
                          f"'captions' dataset, or data.captions: labels")
 
-    # Model, optimizer, schedule, EMA.
+    # Model and optimizer (the loop adds the LR schedule and the EMA).
     torch.manual_seed(cfg.train.seed)
     denoiser = build_denoiser(cfg.unet, public.num_classes, cfg.conditioning)  # initialised on the CPU
     # The condition of each image: its label, or its caption's token ids (the text encoder stays frozen).
@@ -108,55 +124,18 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     denoiser.to(device)
     params = [p for p in denoiser.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.train.warmup_steps, cfg.train.steps))
-    ema = EMAModel(params, decay=cfg.train.ema_decay)
-    schedule = train_scheduler(cfg.diffusion)
+    objective = GuidedEpsLoss(denoiser.conditioner, train_scheduler(cfg.diffusion), cfg.diffusion.num_train_timesteps,
+                         cfg.train.label_dropout, device, cfg.train.precision)
     # Batches, labels dropped, t and noise are drawn on the CPU (then moved), so the stream and its checkpointed
     # state do not depend on the device.
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
-    parts = dict(model=denoiser, optimizer=opt, scheduler=sched, ema=ema, generator=gen)
-    step = restore(ckpt_path, **parts)["step"] if ckpt_path.is_file() else 0
-    if step:
-        ema.to(device)  # its state is read onto the CPU; the optimizer's follows its parameters by itself
-        say_resumed(step)
-    record_config(cfg, run)
-    log = RunLog(run, resume_step=step)
-
-    bar = tqdm(total=cfg.train.steps, initial=step, disable=not progress, desc="pretrain", unit="step")
-    start = time.time()
     denoiser.train()
-    while step < cfg.train.steps:
-        # Draw a batch; drop labels to the null label for guidance.
-        idx = torch.randint(len(z_all), (cfg.train.batch_size,), generator=gen)
-        z0, y = z_all[idx.to(device)], labels[idx]
-        y = drop_condition(denoiser.conditioner, y, torch.rand(len(y), generator=gen) < cfg.train.label_dropout)
-        t, noise = draw_t_and_noise(z0, cfg.diffusion.num_train_timesteps, gen)
-        # Step on the mean of the per-example losses.
-        with autocast(device, cfg.train.precision):
-            loss = eps_loss(denoiser, z0, y.to(device), t=t, noise=noise, schedule=schedule).float().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
-        opt.step()
-        if not torch.isfinite(loss) or non_finite(params):
-            bar.close()
-            raise non_finite_error(step + 1, f"lower train.lr ({cfg.train.lr:g}) and run again",
-                                   what="the loss or a weight")
-        sched.step()
-        ema.step(params)
-        step += 1
-        bar.update(1)
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            log.write(step=step, loss=loss.item(), lr=sched.get_last_lr()[0], wall_s=round(time.time() - start, 1))
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
-            save_checkpoint(ckpt_path, capture(**parts, step=step),
-                            info={"step": step, "stage": "pretrain", "loss": loss.item()})
-    bar.close()
+    step = loop.train(PretrainStep(denoiser, opt, params, z_all, labels, objective, cfg.train, gen),
+                      cfg.train.steps, ema_decay=cfg.train.ema_decay, progress=progress)
 
     # Export the EMA weights as the released public model, with the fingerprint of all its public data (the
     # autoencoder's and this stage's) for the private stage to check against.
-    ema.copy_to(params)
+    loop.apply_ema()
     denoiser.cpu()
     hashes, stages = fingerprint(public.images), ["pretrain"]
     ae_hashes = load_autoencoder_hashes(cfg.autoencoder)
@@ -165,7 +144,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
                       f"fine-tuning this model can check private data against the pretraining data only")
     else:
         hashes, stages = merge(hashes, ae_hashes), ["train-autoencoder", "pretrain"]
-    records = log.read()
+    records = loop.log.read()
     plot_curves(records, run / "loss.png", keys=("loss",), title="latent diffusion pretraining")
     model = LatentDiffusion(
         vae=vae, denoiser=denoiser.eval(), autoencoder_cfg=ae_cfg, unet_cfg=cfg.unet, diffusion=cfg.diffusion,
