@@ -115,3 +115,13 @@ def test_bad_depths_are_errors() -> None:
         WideResNet(depth=12)
     with pytest.raises(ValueError, match="9n\\+2"):
         ResNeXt(depth=12)
+
+
+def test_the_cnn_resizes_small_images_up_to_its_input_size(tmp_path: Path) -> None:
+    # scikit-learn's digits are 8x8: the CNN (which needs 20x20) sees them, and 8x8 synthetic digits, at 28x28.
+    rng = np.random.default_rng(0)
+    synthetic = tmp_path / "small.npz"
+    np.savez(synthetic, images=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), labels=np.arange(40) % 10)
+    config = AccuracyConfig(selection="synthetic-val", epochs=1)
+    result = evaluate_accuracy(str(synthetic), dataset="digits", config=config)
+    assert 0.0 <= result["test_accuracy"] <= 100.0 and result["selected"]["classifier"] == "cnn"

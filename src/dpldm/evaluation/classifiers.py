@@ -57,6 +57,7 @@ class ClassifierSpec:
     build: Callable[..., nn.Module]  # build(in_channels=, num_classes=, image_size=) -> module
     image_size: int | None  # inputs are resized to this; None: the dataset's own size
     recipe: TrainRecipe
+    min_size: int = 1  # smaller inputs are resized up to this (the CNN's three conv/pool stages need 20x20)
 
 
 def _cnn(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
@@ -82,7 +83,7 @@ def _resnext(*, in_channels: int, num_classes: int, image_size: int) -> nn.Modul
 BENCH_RECIPE = TrainRecipe(epochs=50, batch_size=256, lr=0.01, lr_step_epochs=20, lr_gamma=0.2, ema_decay=0.9999)
 
 CLASSIFIERS: dict[str, ClassifierSpec] = {
-    "cnn": ClassifierSpec("cnn", _cnn, None, TrainRecipe(epochs=20, batch_size=128, lr=3e-4)),
+    "cnn": ClassifierSpec("cnn", _cnn, None, TrainRecipe(epochs=20, batch_size=128, lr=3e-4), min_size=28),
     "resnet": ClassifierSpec("resnet", _resnet, 32, BENCH_RECIPE),
     # EMA 0.999 rather than 0.9999: 10 epochs of ~470 steps are too few for a 10,000-step average to forget its
     # random start.
