@@ -38,7 +38,7 @@ def test_unknown_name_split_option_and_source(tmp_path):
         load_dataset("nope")
     with pytest.raises(DataError, match="no split 'val'; splits: train, test"):
         load_dataset("mnist", "val", root=tmp_path)
-    with pytest.raises(DataError, match="has no option 'colour'; options: case, count"):
+    with pytest.raises(DataError, match="has no option 'colour'; options: box, case, count"):
         load_dataset("glyphs", "train", colour="red")
     with pytest.raises(DataError, match="no source 'zip'; sources: npz, idx"):
         load_dataset("mnist", "train", root=tmp_path, source="zip")
