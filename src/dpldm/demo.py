@@ -21,8 +21,7 @@ DEMO_SAMPLER, DEMO_SAMPLE_STEPS = "ddim", 50
 
 
 def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 100, sampler: str = DEMO_SAMPLER,
-             sample_steps: int = DEMO_SAMPLE_STEPS,
-             guidance: float = TUNED_GUIDANCE,
+             sample_steps: int = DEMO_SAMPLE_STEPS, guidance: float = TUNED_GUIDANCE,
              overrides: list[str] | None = None, classifier_epochs: int | None = None, progress: bool = True,
              say=print) -> dict:
     """Run the demo into ``out_dir``; returns the numbers it printed, and writes them to out_dir/demo.json but for
@@ -54,7 +53,8 @@ def run_demo(out_dir: str | Path, *, epsilon: float = 10.0, n_per_class: int = 1
     model = resolve_model(out / "finetune" / "model")
     # The samples go beside privacy.json; on the CPU, as the demo's recorded numbers were.
     sample_cfg = SampleConfig(model=str(out / "finetune" / "model"), out_dir=str(out / "finetune"),
-                              n_per_class=n_per_class, sampler=sampler, steps=sample_steps, guidance_scale=guidance, device="cpu")
+                              n_per_class=n_per_class, sampler=sampler, steps=sample_steps, guidance_scale=guidance,
+                              device="cpu")
     sampled = run_sampling(sample_cfg, model=model, progress=progress)
     npz, grid, rate = Path(sampled["npz"]), Path(sampled["grid"]), sampled["images_per_s"]
     timings["sample_s"] = round(time.time() - start, 1)

@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from dpldm.demo import run_demo
 
-    run_demo(args.out, epsilon=args.epsilon, n_per_class=args.n_per_class, sampler=args.sampler, sample_steps=args.sample_steps,
+    run_demo(args.out, epsilon=args.epsilon, n_per_class=args.n_per_class, sampler=args.sampler,
+             sample_steps=args.sample_steps,
              guidance=args.guidance, overrides=args.overrides, classifier_epochs=args.classifier_epochs)
     return 0

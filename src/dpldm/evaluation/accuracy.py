@@ -85,8 +85,8 @@ def run_one(spec: ClassifierSpec, splits: Splits, config: AccuracyConfig, seed: 
             log: Callable[[str], None] | None) -> tuple[dict[str, Any], np.ndarray]:
     """Train one classifier with one seed -> (its public record, its (E,) validation counts: in memory only)."""
     start = time.perf_counter()
-    # The classifier sees the larger of the two sizes: a generator's 28x28 digits are not shrunk to a test set's
-    # native 8x8; the test images are resized up to them instead.
+    # The classifier sees the largest of the two sets' sizes and its own minimum: a generator's 28x28 digits are
+    # not shrunk to a test set's native 8x8 (the test images are resized up instead), and the CNN gets its 28x28.
     size = spec.image_size or max(splits.train.images.shape[1], splits.test.images.shape[1], spec.min_size)
     channels = 3 if splits.test.images.ndim == 4 else 1
     train, validation, test = (to_tensors(s, size=size, channels=channels)
