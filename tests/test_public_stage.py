@@ -163,3 +163,39 @@ def test_sample_refuses_to_replace_samples_drawn_otherwise(autoencoder, tmp_path
     # Samples with no record of their settings (an older dpldm) are not replaced either.
     (out / "samples.yaml").unlink()
     assert main(args) == 2 and "no samples.yaml beside it" in capsys.readouterr().err
+
+
+def test_warm_start_continues_a_public_model(tiny_public_model, tmp_path, capsys):
+    """``init:`` starts from a model's denoiser and scale, with its autoencoder, on more public data: the result
+    stays near the init (a fresh start would not), its fingerprint holds both runs' data, and what cannot be
+    continued is refused with one line."""
+    from dpldm.data.fingerprint import count_in
+    from dpldm.data.glyphs import load_glyphs
+
+    init = load_bundle(tiny_public_model)
+    more = ["data.options={count: 300, size: 8, seed: 5}"]
+    base = ["pretrain", "--config", "tiny_ldm", "--set", f"init={tiny_public_model}", "autoencoder=null",
+            "train.steps=2", "train.lr=1e-6", "train.warmup_steps=1", *more]
+    assert main([*base[:3], "--out", str(tmp_path / "warm"), *base[3:]]) == 0
+    warm = load_bundle(tmp_path / "warm" / "model")
+    assert warm.scale_factor == init.scale_factor
+    for name, tensor in init.denoiser.state_dict().items():
+        torch.testing.assert_close(warm.denoiser.state_dict()[name], tensor, atol=1e-4, rtol=0)
+    for ours, theirs in zip(warm.vae.state_dict().values(), init.vae.state_dict().values()):
+        assert torch.equal(ours, theirs)
+    new = load_glyphs(Path("."), "train", count=300, size=8, seed=5).images
+    assert count_in(new, warm.public_hashes) == len(new)  # this run's data, and the init's
+    assert set(init.public_hashes.tolist()) <= set(warm.public_hashes.tolist())
+    assert warm.facts["init"]["model"] == str(tiny_public_model)
+    assert warm.facts["public_hashes"]["stages"][-1] == f"pretrain (from {tiny_public_model})"
+
+    for extra, words in ((["autoencoder=runs/x"], "brings its own autoencoder"),
+                         (["unet.attention_head_dim=4"], "unet settings differ"),
+                         (["data.options={count: 300, size: 8, include_digits: true}"], "classes")):
+        capsys.readouterr()
+        assert main([*base[:3], "--out", str(tmp_path / "refused"), *base[3:], *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err
+    capsys.readouterr()
+    assert main(["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "none"), "--set", "autoencoder=null"]) == 2
+    assert "needs init" in capsys.readouterr().err

@@ -6,6 +6,7 @@ caption with probability ``label_dropout``, for classifier-free guidance."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -56,12 +57,16 @@ class PretrainTrainConfig:
 @dataclass
 class PretrainConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(name="omniglot", split="all"))  # PUBLIC images
-    autoencoder: str = "runs/omniglot/autoencoder/autoencoder"  # folder of the trained autoencoder
+    autoencoder: str | None = "runs/omniglot/autoencoder/autoencoder"  # folder of the trained autoencoder
     unet: UNetConfig = field(default_factory=UNetConfig)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)  # class labels, or captions
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: PretrainTrainConfig = field(default_factory=PretrainTrainConfig)
     out_dir: str = "runs/omniglot/ldm"  # run folder; the model is exported to out_dir/model
+    # Warm start: a public model (shipped name or model folder) whose denoiser weights and latent scale this run
+    # starts from, to continue or adapt it on more public data. Its unet, conditioning, classes and autoencoder
+    # must be this run's; the exported model's public fingerprint is the union of both runs' data.
+    init: str | None = None
 
 
 class PretrainStep(TrainingStep):
@@ -85,6 +90,38 @@ class PretrainStep(TrainingStep):
         return {"loss": self.last.item()}
 
 
+def warm_start(cfg: PretrainConfig) -> LatentDiffusion:
+    """The model ``cfg.init`` names, checked to be one this run can continue: same UNet, conditioning and schedule,
+    and a public fingerprint to carry on. Its autoencoder is the run's (its weights were fit to those latents)."""
+    from dpldm.public_models import resolve_model  # public_models sits above bundle; imported where it is used
+
+    where = f"init: {cfg.init}"
+    if cfg.autoencoder is not None:
+        raise DpldmError(f"{where} brings its own autoencoder (its denoiser was fit to its latents): set "
+                         f"autoencoder: null instead of {cfg.autoencoder}")
+    init = resolve_model(cfg.init)
+    if init.format != "dpldm" or init.unet_cfg is None:
+        raise DpldmError(f"{where}: a warm start needs a dpldm model folder or shipped model, not a {init.format} one")
+    for name, ours, theirs in (("unet", cfg.unet, init.unet_cfg), ("conditioning", cfg.conditioning, init.conditioning),
+                               ("diffusion", cfg.diffusion, init.diffusion)):
+        if to_dict(ours) != to_dict(theirs):
+            raise DpldmError(f"{where}: its {name} settings differ from this run's; a warm start continues the same "
+                             f"model (its {name}: {to_dict(theirs)})")
+    if init.public_hashes is None:
+        raise DpldmError(f"{where}: it has no fingerprint of its public training data, so the model this run "
+                         f"exports could not be checked against private data")
+    return init
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's tensors (names and bytes): names the autoencoder of a warm start in the latent cache."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: bool = False,
              progress: bool = True) -> dict:
     """Train (or resume) the latent diffusion model; exports the EMA model bundle to ``out_dir/model``."""
@@ -92,7 +129,15 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     run = loop.run_dir
     device = resolve_device(cfg.train.device)  # before any data is read: a missing GPU is one line, at once
     check_precision_on(cfg.train.precision, device)
-    vae, ae_cfg = load_autoencoder(cfg.autoencoder)
+    init = warm_start(cfg) if cfg.init else None
+    if init is not None:
+        vae, ae_cfg, ae_key = init.vae, init.autoencoder_cfg, module_digest(init.vae)
+    elif cfg.autoencoder is None:
+        raise DpldmError("autoencoder: null needs init: (a model whose autoencoder this run uses); give the folder "
+                         "of a trained autoencoder")
+    else:
+        vae, ae_cfg = load_autoencoder(cfg.autoencoder)
+        ae_key = sha256_file(Path(cfg.autoencoder) / "autoencoder.safetensors")
     if ae_cfg.latent_channels != cfg.unet.latent_channels:
         raise DpldmError(f"unet.latent_channels={cfg.unet.latent_channels} but the autoencoder's latents have "
                          f"{ae_cfg.latent_channels} channels")
@@ -105,11 +150,15 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
 
     # Encode the public images once (frozen autoencoder) and scale latents to unit std.
     public = load_images(cfg.data, root=data_root, download=download)
+    if init is not None and tuple(init.class_names) != tuple(public.class_names):
+        raise DpldmError(f"init: {cfg.init}: its classes ({len(init.class_names)}: {', '.join(init.class_names[:5])}"
+                         f", ...) are not this data's ({public.num_classes}: {', '.join(public.class_names[:5])}, ...)")
     x = prepare(public.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=cfg.data.fit)
-    key = cache_key(data=to_dict(cfg.data), autoencoder=sha256_file(Path(cfg.autoencoder) / "autoencoder.safetensors"))
+    key = cache_key(data=to_dict(cfg.data), autoencoder=ae_key)
     z_all = cached_latents(run / "latents.safetensors", key, vae.to(device), x, progress=progress)
     vae.cpu()  # only the encoder was needed, and the bundle is written from the CPU
-    scale_factor = float(1.0 / z_all.std())  # on the CPU: the same on every device
+    # On the CPU: the same on every device. A warm start keeps its model's scale, which its weights were fit to.
+    scale_factor = init.scale_factor if init else float(1.0 / z_all.std())
     z_all = (z_all * scale_factor).to(device)  # the latent cache lives where the model trains
     text = cfg.conditioning.kind == "text"
     if text and public.captions is None:
@@ -119,6 +168,8 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     # Model and optimizer (the loop adds the LR schedule and the EMA).
     torch.manual_seed(cfg.train.seed)
     denoiser = build_denoiser(cfg.unet, public.num_classes, cfg.conditioning)  # initialised on the CPU
+    if init is not None:
+        denoiser.load_state_dict(init.denoiser.state_dict())
     # The condition of each image: its label, or its caption's token ids (the text encoder stays frozen).
     labels = denoiser.conditioner.tokenize(public.captions) if text else torch.from_numpy(public.labels)
     denoiser.to(device)
@@ -138,8 +189,10 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     loop.apply_ema()
     denoiser.cpu()
     hashes, stages = fingerprint(public.images), ["pretrain"]
-    ae_hashes = load_autoencoder_hashes(cfg.autoencoder)
-    if ae_hashes is None:
+    if init is not None:  # its data (its autoencoder's included) shaped these weights; warm_start checked it is known
+        hashes = merge(hashes, init.public_hashes)
+        stages = [*init.facts.get("public_hashes", {}).get("stages", ["init"]), f"pretrain (from {cfg.init})"]
+    elif (ae_hashes := load_autoencoder_hashes(cfg.autoencoder)) is None:
         warnings.warn(f"{cfg.autoencoder} has no fingerprint of its training data (trained by an older dpldm): "
                       f"fine-tuning this model can check private data against the pretraining data only")
     else:
@@ -152,6 +205,8 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         channels=cfg.data.channels,
         facts={"public_data": to_dict(cfg.data), "pretrain_steps": step,
                "final_loss": records[-1]["loss"] if records else None,
+               **({"init": {"model": cfg.init, **{k: init.facts.get(k) for k in ("public_data", "pretrain_steps")}}}
+                  if init is not None else {}),
                "public_hashes": {"images": len(hashes), "stages": stages}},
         public_hashes=hashes, conditioning=cfg.conditioning)
     save_bundle(run / "model", model)
