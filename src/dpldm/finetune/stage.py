@@ -36,11 +36,11 @@ from dpldm.training.distributed import barrier, join, leader_first
 from dpldm.training.latents import cache_key, cached_latents, module_digest
 from dpldm.training.loop import TrainingLoop, TrainingStep
 from dpldm.training.runlog import plot_curves
-from dpldm.training.settings import check_train_settings
+from dpldm.training.settings import TrainSettings
 
 
 @dataclass
-class FinetuneTrainConfig:
+class FinetuneTrainConfig(TrainSettings):
     lr: float = 1e-3  # AdamW peak learning rate
     weight_decay: float = 0.0  # AdamW weight decay
     warmup_steps: int = 0  # linear LR warm-up in logical steps, then cosine decay to 10% of lr
@@ -52,12 +52,6 @@ class FinetuneTrainConfig:
     # How new classes' embedding rows start: copies of distinct public rows, or near the public rows' mean; "names":
     # a class named as a public class (case and spaces aside) starts as that class's row, the others as "public".
     new_class_rows: Literal["public", "mean", "names"] = "public"
-    threads: int = 0  # torch CPU threads (0: torch's default)
-    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
-
-    def validate(self) -> None:
-        check_train_settings(self)
 
 
 @dataclass

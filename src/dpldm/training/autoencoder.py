@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -20,11 +19,11 @@ from dpldm.runlayout import private_dir
 from dpldm.training.device import autocast, check_precision_on, resolve_device
 from dpldm.training.loop import TrainingLoop, TrainingStep
 from dpldm.training.runlog import plot_curves
-from dpldm.training.settings import check_train_settings
+from dpldm.training.settings import TrainSettings
 
 
 @dataclass
-class AutoencoderTrainConfig:
+class AutoencoderTrainConfig(TrainSettings):
     steps: int = 4000  # optimizer steps
     batch_size: int = 64  # images per step
     lr: float = 1e-3  # AdamW peak learning rate
@@ -35,12 +34,6 @@ class AutoencoderTrainConfig:
     log_every: int = 50  # steps between log lines
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds the split, initialisation and batches
-    threads: int = 0  # torch CPU threads (0: torch's default)
-    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
-
-    def validate(self) -> None:
-        check_train_settings(self)
 
 
 @dataclass

@@ -6,12 +6,10 @@ caption with probability ``label_dropout``, for classifier-free guidance."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 
@@ -27,14 +25,14 @@ from dpldm.models.conditioning import ConditioningConfig
 from dpldm.models.unet import UNetConfig
 from dpldm.training.denoising import GuidedEpsLoss
 from dpldm.training.device import check_precision_on, resolve_device
-from dpldm.training.latents import cache_key, cached_latents
+from dpldm.training.latents import cache_key, cached_latents, module_digest
 from dpldm.training.loop import TrainingLoop, TrainingStep
 from dpldm.training.runlog import plot_curves
-from dpldm.training.settings import check_train_settings
+from dpldm.training.settings import TrainSettings
 
 
 @dataclass
-class PretrainTrainConfig:
+class PretrainTrainConfig(TrainSettings):
     steps: int = 3000  # optimizer steps
     batch_size: int = 128  # latents per step
     lr: float = 1e-3  # AdamW peak learning rate
@@ -46,12 +44,6 @@ class PretrainTrainConfig:
     log_every: int = 50  # steps between log lines
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0  # seeds initialisation, batches, t and noise
-    threads: int = 0  # torch CPU threads (0: torch's default)
-    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
-
-    def validate(self) -> None:
-        check_train_settings(self)
 
 
 @dataclass
@@ -111,15 +103,6 @@ def warm_start(cfg: PretrainConfig) -> LatentDiffusion:
         raise DpldmError(f"{where}: it has no fingerprint of its public training data, so the model this run "
                          f"exports could not be checked against private data")
     return init
-
-
-def module_digest(module: torch.nn.Module) -> str:
-    """SHA-256 of a module's tensors (names and bytes): names the autoencoder of a warm start in the latent cache."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: bool = False,

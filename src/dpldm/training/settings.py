@@ -8,7 +8,8 @@ any data is read or any file is written. Only the fields a section has are check
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from dpldm.training.device import check_device_name, check_precision
 
@@ -52,3 +53,16 @@ def check_train_settings(section: Any) -> None:
             lower = f">= {low:g}" if low_ok else f"> {low:g}"
             upper = "" if high is None else (f" and <= {high:.3g}" if high_ok else f" and < {high:g}")
             raise ValueError(f"{name} must be {lower}{upper}, got {value}")
+
+
+@dataclass
+class TrainSettings:
+    """What every stage's ``train:`` section shares: where it runs, and the range checks of its fields (a stage's
+    section subclasses this and adds its optimisation settings)."""
+
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda or cuda:N (dpldm.training.device)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward pass and loss under bfloat16 autocast
+
+    def validate(self) -> None:
+        check_train_settings(self)
