@@ -19,7 +19,7 @@ from dpldm.dp import DPSGDEngine
 from dpldm.dp.gradient import PrivateGradient
 from dpldm.finetune.trainable import ATTENTION_PROJECTIONS, TrainableSpec, select_trainable
 from dpldm.models import UNetConfig
-from dpldm.training.checkpoint import load_checkpoint
+from dpldm.training.resume_state import load_checkpoint
 
 def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
     return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]

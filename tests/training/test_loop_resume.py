@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from dpldm.cli.main import main
-from dpldm.training.checkpoint import load_checkpoint
+from dpldm.training.resume_state import load_checkpoint
 from dpldm.training.loop import TrainingLoop
 
 STOP_AFTER = 3  # the step whose update is the last before Ctrl-C; the checkpoint before it is step 2

@@ -22,7 +22,7 @@ from dpldm.evaluation.selection import (SelectionPolicy, private_validation_spli
                                         validation_size)
 from dpldm.evaluation.sources import load_image_set, parse_real, subsample_index
 from dpldm.evaluation.split_binding import free_split_key
-from dpldm.evaluation.training import LabelledTensors, train_and_score
+from dpldm.evaluation.classifier_training import LabelledTensors, train_and_score
 
 SELECTIONS = ("private-val", "synthetic-val")
 CEILING = ("NOT differentially private: the classifiers were trained on the private train split itself; a non-DP "

@@ -13,7 +13,7 @@ takes the whole private update itself, and the loop never sees a loss. The loop 
 - the stop at the first step whose loss or trained weights are not finite, before that step is saved;
 - log lines every ``train.log_every`` steps and checkpoints every ``train.checkpoint_every`` steps, and both at the
   last step; the progress bar;
-- interruption: a checkpoint is written whole or not at all (``dpldm.training.checkpoint``), nothing is saved
+- interruption: a checkpoint is written whole or not at all (``dpldm.training.resume_state``), nothing is saved
   between checkpoints, so a run stopped anywhere (Ctrl-C, kill -9) resumes from its last checkpoint to the very
   result of an uninterrupted run, and the progress bar is closed whatever ends the loop.
 
@@ -35,7 +35,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from dpldm.runlayout import PRIVATE, private_dir
-from dpldm.training.checkpoint import capture, restore, save_checkpoint
+from dpldm.training.resume_state import capture, restore, save_checkpoint
 from dpldm.training.guards import non_finite, non_finite_error
 from dpldm.training.runlog import RunLog, open_run, record_config, say_resumed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from diffusers.training_utils import EMAModel
 
-from dpldm.training.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from dpldm.training.resume_state import flatten, load_checkpoint, save_checkpoint, unflatten
 
 
 def test_flatten_round_trip_of_optimizer_state(tmp_path):
@@ -51,7 +51,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
     from safetensors.torch import save_file
 
     from dpldm.errors import DpldmError
-    from dpldm.training import checkpoint
+    from dpldm.training import resume_state
 
     path = tmp_path / "checkpoint.safetensors"
     save_checkpoint(path, {"weights": torch.arange(6.0), "step": 2}, info={"step": 2})
@@ -62,7 +62,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
             f.truncate(40)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "save_file", disk_full_mid_write)
+    monkeypatch.setattr(resume_state, "save_file", disk_full_mid_write)
     with pytest.raises(DpldmError, match="could not write checkpoint .*No space left on device.*previous one is kept"):
         save_checkpoint(path, {"weights": torch.zeros(6), "step": 4}, info={"step": 4})
     state, info = load_checkpoint(path)
@@ -74,7 +74,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
         open(filename, "wb").write(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint, "save_file", interrupted)
+    monkeypatch.setattr(resume_state, "save_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"weights": torch.zeros(6), "step": 4}, info={"step": 4})
     assert load_checkpoint(path)[0]["step"] == 2 and not (tmp_path / "checkpoint.safetensors.tmp").exists()
