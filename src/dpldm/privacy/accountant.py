@@ -30,8 +30,8 @@ ACCOUNTANTS: tuple[str, ...] = typing.get_args(Accountant)
 # Calibration searches sigma in [_SIGMA_MIN, _SIGMA_MAX]; outside it no target is reached in practice.
 _SIGMA_MIN = 1e-3
 _SIGMA_MAX = 1e6
-# Opacus's PRV accountant builds a grid that grows without bound as sigma falls: measured here (q=0.2, 153 steps)
-# 0.5 GB at sigma 0.5, 3.4 GB and 75 s at 0.1, over 20 GB (the process was killed, no MemoryError) at 0.05.
+# Opacus's PRV accountant builds a grid that grows without bound as sigma falls, past this machine's memory below
+# this floor (the measurements: BENCHMARKS.md, "Numbers behind limits in the code").
 _PRV_SIGMA_MIN = 0.1
 
 
@@ -92,7 +92,7 @@ def epsilon(*, noise_multiplier: float, sample_rate: float, steps: int, delta: f
     value = _epsilon(accountant, float(noise_multiplier), float(sample_rate), int(steps), float(delta))
     if value < 0:
         # Epsilon is never negative; opacus's PRV returns one when delta is so large that the guarantee holds
-        # trivially (measured: -0.68 at sigma 0.1, q 0.05, 4 steps, delta 0.5). Never report such a number.
+        # trivially (an example: BENCHMARKS.md, "Numbers behind limits in the code"). Never report such a number.
         raise AccountingFailure(f"the {accountant} accountant returned a negative epsilon, which means nothing, at "
                                 f"delta {delta:g}; use a delta far below 1/dataset size")
     return value
