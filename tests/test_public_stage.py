@@ -199,3 +199,26 @@ def test_warm_start_continues_a_public_model(tiny_public_model, tmp_path, capsys
     capsys.readouterr()
     assert main(["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "none"), "--set", "autoencoder=null"]) == 2
     assert "needs init" in capsys.readouterr().err
+
+
+def test_a_warm_started_model_ships_with_its_parents_record(tiny_autoencoder, tiny_public_model, tmp_path,
+                                                            monkeypatch):
+    """Packaging: a model made from scratch needs its autoencoder run; a warm-started one takes its autoencoder's
+    record and commands from the shipped model it started from, and both load by name."""
+    import dpldm.public_models as public_models
+    from dpldm.errors import DpldmError
+
+    monkeypatch.setattr(public_models, "CHECKPOINTS", tmp_path / "checkpoints")
+    parent = public_models.package("parent", autoencoder_run=tiny_autoencoder, ldm_run=tiny_public_model.parent,
+                                   commands=["train parent"])
+    assert main(["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "warm"), "--set", "init=parent",
+                 "autoencoder=null", "train.steps=2", "data.options={count: 300, size: 8, seed: 5}"]) == 0
+    with pytest.raises(DpldmError, match="none for one warm-started"):
+        public_models.package("child", autoencoder_run=tiny_autoencoder, ldm_run=tmp_path / "warm", commands=[])
+    child = public_models.package("child", autoencoder_run=None, ldm_run=tmp_path / "warm", commands=["warm child"])
+    manifests = [json.loads((f / "manifest.json").read_text()) for f in (parent, child)]
+    assert manifests[1]["init"] == "parent" and manifests[1]["commands"] == ["train parent", "warm child"]
+    assert manifests[1]["autoencoder_metrics"] == manifests[0]["autoencoder_metrics"]
+    assert manifests[1]["configs"]["autoencoder"] == manifests[0]["configs"]["autoencoder"]
+    assert manifests[1]["steps"] == {"autoencoder": manifests[0]["steps"]["autoencoder"], "pretrain": 2}
+    assert public_models.resolve_model("child").facts["init"]["model"] == "parent"

@@ -70,9 +70,11 @@ def save_model(folder: str | Path, model: LatentDiffusion) -> Path:
     return save_bundle(folder, model)
 
 
-def package(name: str, *, autoencoder_run: str | Path, ldm_run: str | Path, commands: list[str],
+def package(name: str, *, autoencoder_run: str | Path | None, ldm_run: str | Path, commands: list[str],
             dtype: str = "float16") -> Path:
-    """Copy a pretrained model into ``dpldm/checkpoints/<name>`` (weights in ``dtype``) with its manifest."""
+    """Copy a pretrained model into ``dpldm/checkpoints/<name>`` (weights in ``dtype``) with its manifest. A model
+    warm-started from a shipped one (``init:``) has no autoencoder run of its own: its autoencoder's record and
+    the commands that made the init come from the init's manifest."""
     import time
 
     import torch
@@ -80,28 +82,46 @@ def package(name: str, *, autoencoder_run: str | Path, ldm_run: str | Path, comm
 
     from dpldm.bundle import save_bundle
 
-    autoencoder_run, ldm_run = Path(autoencoder_run), Path(ldm_run)
-    model = load_bundle(ldm_run / "model")
-    folder = CHECKPOINTS / name
-    save_bundle(folder, model, dtype=getattr(torch, dtype))
+    ldm_run = Path(ldm_run)
+    pretrain_cfg = yaml.safe_load((ldm_run / "config.yaml").read_text())
+    init = pretrain_cfg.get("init")
+    if (autoencoder_run is None) == (init is None):
+        raise DpldmError("give --autoencoder-run for a model trained from scratch, and none for one warm-started "
+                         "from a shipped model (init:), whose autoencoder it is")
 
     def last_log(run: Path) -> dict:
         lines = (run / "log.jsonl").read_text().splitlines()
         return json.loads(lines[-1]) if lines else {}
 
-    ae_log, ldm_log = last_log(autoencoder_run), last_log(ldm_run)
+    if init is not None:
+        if init not in bundled_models():
+            raise DpldmError(f"{ldm_run} was warm-started from {init}, which is not a shipped model: ship that first")
+        parent = verify_manifest(bundled_models()[init])
+        ae = {"config": parent["configs"]["autoencoder"], "step": parent["steps"]["autoencoder"],
+              "loss": parent["final_loss"]["autoencoder"], "wall_s": parent["wall_s"]["autoencoder"],
+              "metrics": parent["autoencoder_metrics"]}
+        commands = [*parent["commands"], *commands]
+    else:
+        ae_log = last_log(Path(autoencoder_run))
+        ae = {"config": yaml.safe_load((Path(autoencoder_run) / "config.yaml").read_text()),
+              "step": ae_log.get("step"), "loss": ae_log.get("loss"), "wall_s": ae_log.get("wall_s"),
+              "metrics": json.loads((Path(autoencoder_run) / "metrics.json").read_text())}
+    model = load_bundle(ldm_run / "model")
+    folder = CHECKPOINTS / name
+    save_bundle(folder, model, dtype=getattr(torch, dtype))
+    ldm_log = last_log(ldm_run)
     manifest = {
         "name": name,
         "created": time.strftime("%Y-%m-%d"),
         "commands": commands,
-        "configs": {"autoencoder": yaml.safe_load((autoencoder_run / "config.yaml").read_text()),
-                    "pretrain": yaml.safe_load((ldm_run / "config.yaml").read_text())},
+        **({"init": init} if init is not None else {}),
+        "configs": {"autoencoder": ae["config"], "pretrain": pretrain_cfg},
         "public_data": model.facts.get("public_data"),
-        "seed": yaml.safe_load((ldm_run / "config.yaml").read_text())["train"]["seed"],
-        "steps": {"autoencoder": ae_log.get("step"), "pretrain": ldm_log.get("step")},
-        "final_loss": {"autoencoder": ae_log.get("loss"), "pretrain": ldm_log.get("loss")},
-        "wall_s": {"autoencoder": ae_log.get("wall_s"), "pretrain": ldm_log.get("wall_s")},
-        "autoencoder_metrics": json.loads((autoencoder_run / "metrics.json").read_text()),
+        "seed": pretrain_cfg["train"]["seed"],
+        "steps": {"autoencoder": ae["step"], "pretrain": ldm_log.get("step")},
+        "final_loss": {"autoencoder": ae["loss"], "pretrain": ldm_log.get("loss")},
+        "wall_s": {"autoencoder": ae["wall_s"], "pretrain": ldm_log.get("wall_s")},
+        "autoencoder_metrics": ae["metrics"],
         "weights_dtype": dtype,
         "sha256": {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "manifest.json"},
     }
@@ -139,7 +159,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="Ship a pretrained public model inside the package.")
     parser.add_argument("--name", required=True)
-    parser.add_argument("--autoencoder-run")
+    parser.add_argument("--autoencoder-run", help="the autoencoder's run folder (none for a warm-started model)")
     parser.add_argument("--ldm-run")
     parser.add_argument("--command", dest="commands", action="append", default=[],
                         help="a command that trained it (repeat, in order)")
@@ -148,7 +168,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.add_public_hashes:
         print(add_public_hashes(args.name))
-    elif not (args.autoencoder_run and args.ldm_run):
-        parser.error("--autoencoder-run and --ldm-run are required to package a model")
+    elif not args.ldm_run:
+        parser.error("--ldm-run is required to package a model (and --autoencoder-run, unless it was warm-started)")
     else:
         print(package(args.name, autoencoder_run=args.autoencoder_run, ldm_run=args.ldm_run, commands=args.commands))
