@@ -93,14 +93,14 @@ class SentinelCounts:
         self.runs: list[tuple[list[int], int]] = []  # (counts so far, validation size n) per classifier run
 
     def patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from dpldm.evaluation import accuracy, training
+        from dpldm.evaluation import accuracy, classifier_training
 
         runs = self.runs
 
-        class Marked(training.LabelledTensors):
+        class Marked(classifier_training.LabelledTensors):
             """A validation set: count_correct answers sentinels for it."""
 
-        real_train, real_count = accuracy.train_and_score, training.count_correct
+        real_train, real_count = accuracy.train_and_score, classifier_training.count_correct
 
         def train_and_score(model, recipe, train, validation, test, **kwargs):
             runs.append(([], len(validation)))
@@ -114,7 +114,7 @@ class SentinelCounts:
             return counts[-1]
 
         monkeypatch.setattr(accuracy, "train_and_score", train_and_score)
-        monkeypatch.setattr(training, "count_correct", count_correct)
+        monkeypatch.setattr(classifier_training, "count_correct", count_correct)
 
     def needles(self) -> set[str]:
         """Each count, the integer digits of its accuracy in percent and as a fraction (when 5 digits or more, so

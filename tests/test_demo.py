@@ -10,8 +10,8 @@ import pytest
 from dpldm.cli.main import main
 from dpldm.public_models import bundled_models
 
-pytestmark = pytest.mark.skipif("glyphs" not in bundled_models(),
-                                reason="shipped glyphs model (the demo's public model) not installed")
+pytestmark = pytest.mark.skipif("glyphs8" not in bundled_models(),
+                                reason="shipped glyphs8 model (the demo's public model) not installed")
 
 
 def test_demo_runs_whole_pipeline(tmp_path, capsys, sentinel_counts):

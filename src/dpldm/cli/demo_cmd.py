@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dpldm.cli.common import add_parser
-from dpldm.demo import DEMO_SAMPLE_STEPS, DEMO_SAMPLER
-from dpldm.synthesis import TUNED_GUIDANCE
+from dpldm.demo import DEMO_GUIDANCE, DEMO_SAMPLE_STEPS, DEMO_SAMPLER
 
 
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "demo", "Run the whole pipeline on the embedded default (offline)",
-                        "DP fine-tuning of the shipped glyphs model (font letters, digits) on scikit-learn's digits\n"
+                        "DP fine-tuning of the shipped glyphs8 model (font letters, digits) on scikit-learn's digits\n"
                         "(private), class-balanced sampling, and the downstream accuracy of a CNN trained on the\n"
                         "synthetic digits against one trained on the real private digits, both tested on held-out\n"
                         "real digits. Needs nothing but the installed package.")
@@ -19,7 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("--sampler", choices=("ddim", "dpmpp"), default=DEMO_SAMPLER,
                         help="reverse process (dpmpp: DPM-Solver++ 2M)")
     parser.add_argument("--sample-steps", type=int, default=DEMO_SAMPLE_STEPS, help="sampler steps")
-    parser.add_argument("--guidance", type=float, default=TUNED_GUIDANCE, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, default=DEMO_GUIDANCE, help="classifier-free guidance scale")
     parser.add_argument("--classifier-epochs", type=int, default=None,
                         help="CNN training epochs; None: the classifier's recipe (20)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
