@@ -200,7 +200,10 @@ def test_the_committed_results_regenerate_the_committed_table_unchanged(tmp_path
     shutil.copytree(root / "benchmarks", tmp_path / "benchmarks")
     before = (tmp_path / "BENCHMARKS.md").read_text()
     assert main(["bench", "tables", "--benchmarks", str(tmp_path / "BENCHMARKS.md")]) == 0
-    assert "quality table unchanged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for table in ("quality", "ablation"):  # every generated table, from its files
+        assert f"{table} table unchanged" in out
+        assert list((tmp_path / "benchmarks" / "results" / table).glob("*.json")), table
     assert (tmp_path / "BENCHMARKS.md").read_text() == before
     # A row file edited by hand changes its row, and only it.
     files = sorted((tmp_path / "benchmarks" / "results" / "quality").glob("*.json"))
