@@ -201,7 +201,7 @@ def test_the_committed_results_regenerate_the_committed_table_unchanged(tmp_path
     before = (tmp_path / "BENCHMARKS.md").read_text()
     assert main(["bench", "tables", "--benchmarks", str(tmp_path / "BENCHMARKS.md")]) == 0
     out = capsys.readouterr().out
-    for table in ("quality", "ablation"):  # every generated table, from its files
+    for table in ("quality", "ablation", "membership", "whitebox"):  # every generated table, from its files
         assert f"{table} table unchanged" in out
         assert list((tmp_path / "benchmarks" / "results" / table).glob("*.json")), table
     assert (tmp_path / "BENCHMARKS.md").read_text() == before
