@@ -11,6 +11,7 @@ from dpldm.bench.ablation import ABLATION_TABLE, record_table, run_ablation
 from dpldm.bench.quality import QualitySettings
 from dpldm.bench.tables import regenerate_tables
 from test_bench_quality import PooledPixels
+from tiny_configs import tiny
 
 # The tiny UNet has fewer transformer blocks than the shipped models: two variants it can hold.
 TINY_VARIANTS = {
@@ -23,7 +24,7 @@ TINY_VARIANTS = {
 def test_variants_share_the_budget_and_differ_in_what_is_trained(tmp_path, tiny_public_model, monkeypatch):
     monkeypatch.setenv("DPLDM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ablation, "VARIANTS", TINY_VARIANTS)
-    base = QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "ablation", config="tiny_finetune",
+    base = QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "ablation", config=tiny("tiny_finetune"),
                            overrides=[f"public_model={tiny_public_model}"], n_samples=20, fid_n=20,
                            sample_steps=3, classifier_epochs=1, classifier_image_size=28)
     results = run_ablation(base, list(TINY_VARIANTS), extractor=PooledPixels(), progress=False, say=lambda m: None)
