@@ -13,6 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
+from tiny_configs import tiny
+
 # The test models are tiny: one thread is faster than two, and it keeps timings sane when the cores are shared.
 torch.set_num_threads(1)
 
@@ -32,21 +34,21 @@ def _ledger_in_a_temporary_folder(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_autoencoder(tmp_path_factory) -> Path:
-    """Folder of a seconds-trained 8x8 autoencoder (configs/tiny_autoencoder.yaml)."""
+    """Folder of a seconds-trained 8x8 autoencoder (tests/configs/tiny_autoencoder.yaml)."""
     from dpldm.cli.main import main
 
     out = tmp_path_factory.mktemp("tiny_ae")
-    assert main(["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(out)]) == 0
+    assert main(["train-autoencoder", "--config", tiny("tiny_autoencoder"), "--out", str(out)]) == 0
     return out
 
 
 @pytest.fixture(scope="session")
 def tiny_public_model(tiny_autoencoder, tmp_path_factory) -> Path:
-    """Model folder of a seconds-trained 8x8 latent diffusion model on public glyphs (configs/tiny_ldm.yaml)."""
+    """Model folder of a seconds-trained 8x8 latent diffusion model on public glyphs (tests/configs/tiny_ldm.yaml)."""
     from dpldm.cli.main import main
 
     out = tmp_path_factory.mktemp("tiny_ldm")
-    assert main(["pretrain", "--config", "tiny_ldm", "--out", str(out),
+    assert main(["pretrain", "--config", tiny("tiny_ldm"), "--out", str(out),
                  "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}"]) == 0
     return out / "model"
 
@@ -187,22 +189,23 @@ def colour_data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_colour_autoencoder(colour_data_root, tmp_path_factory) -> Path:
-    """Folder of a seconds-trained 32x32x3 autoencoder (configs/tiny_colour_autoencoder.yaml)."""
+    """Folder of a seconds-trained 32x32x3 autoencoder (tests/configs/tiny_colour_autoencoder.yaml)."""
     from dpldm.cli.main import main
 
     out = tmp_path_factory.mktemp("tiny_colour_ae")
-    assert main(["train-autoencoder", "--config", "tiny_colour_autoencoder", "--out", str(out),
+    assert main(["train-autoencoder", "--config", tiny("tiny_colour_autoencoder"), "--out", str(out),
                  "--data-root", str(colour_data_root)]) == 0
     return out
 
 
 @pytest.fixture(scope="session")
 def tiny_colour_public_model(colour_data_root, tiny_colour_autoencoder, tmp_path_factory) -> Path:
-    """Model folder of a seconds-trained colour latent diffusion model (configs/tiny_colour_ldm.yaml)."""
+    """Model folder of a seconds-trained colour latent diffusion model (tests/configs/tiny_colour_ldm.yaml)."""
     from dpldm.cli.main import main
 
     out = tmp_path_factory.mktemp("tiny_colour_ldm")
-    assert main(["pretrain", "--config", "tiny_colour_ldm", "--out", str(out), "--data-root", str(colour_data_root),
+    assert main(["pretrain", "--config", tiny("tiny_colour_ldm"), "--out", str(out),
+                 "--data-root", str(colour_data_root),
                  "--set", f"autoencoder={tiny_colour_autoencoder / 'autoencoder'}"]) == 0
     return out / "model"
 
@@ -210,10 +213,10 @@ def tiny_colour_public_model(colour_data_root, tiny_colour_autoencoder, tmp_path
 @pytest.fixture(scope="session")
 def tiny_text_model(tiny_autoencoder, tmp_path_factory) -> Path:
     """Model folder of a seconds-trained 8x8 TEXT-conditional model on captioned public glyphs
-    (configs/tiny_text_ldm.yaml: the offline MiniLM encoder, frozen; captions made from the glyphs' labels)."""
+    (tests/configs/tiny_text_ldm.yaml: the offline MiniLM encoder, frozen; captions made from the glyphs' labels)."""
     from dpldm.cli.main import main
 
     out = tmp_path_factory.mktemp("tiny_text_ldm")
-    assert main(["pretrain", "--config", "tiny_text_ldm", "--out", str(out),
+    assert main(["pretrain", "--config", tiny("tiny_text_ldm"), "--out", str(out),
                  "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}"]) == 0
     return out / "model"

@@ -1,12 +1,17 @@
 """`dpldm bench ablation` on the tiny public model: variants differ only in what is trained, share the privacy
-budget, and land in one table that a rerun replaces."""
+budget, and each is saved as a row file (benchmarks/results/ablation/) from which the table is generated: a rerun
+replaces its rows, other commands' rows stay."""
 
 from __future__ import annotations
 
+import json
+
 from dpldm.bench import ablation
-from dpldm.bench.ablation import BEGIN, END, record_table, run_ablation
+from dpldm.bench.ablation import ABLATION_TABLE, record_table, run_ablation
 from dpldm.bench.quality import QualitySettings
+from dpldm.bench.tables import regenerate_tables
 from test_bench_quality import PooledPixels
+from tiny_configs import tiny
 
 # The tiny UNet has fewer transformer blocks than the shipped models: two variants it can hold.
 TINY_VARIANTS = {
@@ -19,7 +24,7 @@ TINY_VARIANTS = {
 def test_variants_share_the_budget_and_differ_in_what_is_trained(tmp_path, tiny_public_model, monkeypatch):
     monkeypatch.setenv("DPLDM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ablation, "VARIANTS", TINY_VARIANTS)
-    base = QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "ablation", config="tiny_finetune",
+    base = QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "ablation", config=tiny("tiny_finetune"),
                            overrides=[f"public_model={tiny_public_model}"], n_samples=20, fid_n=20,
                            sample_steps=3, classifier_epochs=1, classifier_image_size=28)
     results = run_ablation(base, list(TINY_VARIANTS), extractor=PooledPixels(), progress=False, say=lambda m: None)
@@ -33,15 +38,50 @@ def test_variants_share_the_budget_and_differ_in_what_is_trained(tmp_path, tiny_
 
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nBefore.\n")
-    command = "dpldm bench ablation --dataset digits --epsilon 10"
-    record_table(path, results, command=command)
-    record_table(path, {**results, "whole-unet": {**whole, "accuracy": 12.5}}, command=command)
+    record_table(path, results, command="dpldm bench ablation --dataset digits --epsilon 10")
     text = path.read_text()
-    assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Before." in text
+    assert text.count(ABLATION_TABLE.begin) == 1 and text.count(ABLATION_TABLE.end) == 1 and "Before." in text
     assert f"Commit {attention['commit']}," in text
     rows = [line for line in text.splitlines() if line.startswith("| attention-3") or line.startswith("| whole")]
     assert len(rows) == 2 and f"{whole['trainable_params']:,}" in rows[1]
-    assert "| 12.5 |" in rows[1]  # the rerun replaced the table
+    saved = [json.loads(p.read_text()) for p in (tmp_path / "benchmarks" / "results" / "ablation").glob("*.json")]
+    assert sorted(r["variant"] for r in saved) == ["attention-3", "whole-unet"] and not any("out" in r for r in saved)
+
+
+def fake_result(accuracy: float, commit: str = "abc") -> dict:
+    return {"dataset": "digits", "target_epsilon": 10.0, "epsilon": 9.99, "steps": 100, "noise_multiplier": 1.2,
+            "sample_rate": 0.05, "n_synthetic": 20, "fid_n_synthetic": 20, "fid_n_reference": 20, "cores": 2,
+            "commit": commit, "trainable_params": 10, "total_params": 100, "accuracy": accuracy, "fid": 99.0,
+            "stage_wall_s": {"finetune": 120.0}, "command": "", "out": "runs/x"}
+
+
+def test_a_rerun_replaces_its_rows_other_commands_keep_theirs_and_regenerating_changes_nothing(tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(ablation, "VARIANTS", TINY_VARIANTS)
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nBefore.\n")
+    first = "dpldm bench ablation --dataset digits --epsilon 10"
+    second = "dpldm bench ablation --dataset digits --epsilon 10 --set dp.epochs=2"
+    record_table(path, {"attention-3": fake_result(11.0), "whole-unet": fake_result(12.0)}, command=first)
+    record_table(path, {"attention-3": fake_result(21.0, "def"), "whole-unet": fake_result(22.0)}, command=second)
+    record_table(path, {"attention-3": fake_result(13.0), "whole-unet": fake_result(14.0)}, command=first)  # rerun
+    assert len(list((tmp_path / "benchmarks" / "results" / "ablation").glob("*.json"))) == 4
+    text = path.read_text()
+    assert text.count(ABLATION_TABLE.begin) == 1 and text.startswith("# Benchmarks\n\nBefore.\n")
+    block = text[text.index(ABLATION_TABLE.begin):text.index(ABLATION_TABLE.end)].split("\n")
+    captions = [line for line in block if line.startswith("digits, target epsilon 10")]
+    assert [c.endswith(f"Command: `{first}`") for c in captions] == [True, False]  # first recorded, first shown
+    assert "Commit def, abc, 2 cores" in captions[1]
+    accuracies = [line.split(" | ")[4] for line in block if line.startswith("| attention-3") or
+                  line.startswith("| whole")]
+    assert accuracies == ["13.0", "14.0", "21.0", "22.0"]  # the rerun replaced its rows in place; the other stays
+    # Each command's rows are one table under its caption.
+    assert block.count(ABLATION_TABLE.header.split("\n")[0]) == 2
+
+    # The committed way back: the markdown regenerated from the files alone, twice, changes nothing.
+    path.write_text(text.replace("| 13.0 |", "| 99.9 |"))
+    assert regenerate_tables(path)["ablation"] and path.read_text() == text
+    assert not regenerate_tables(path)["ablation"] and path.read_text() == text
 
 
 def test_cli_refuses_trainable_overrides(capsys):

@@ -14,6 +14,7 @@ from dpldm.bench.quality import QUALITY_TABLE, QualitySettings, record_row, run_
 from dpldm.errors import DpldmError
 from dpldm.public_models import resolve_model
 from dpldm.synthesis import SampleConfig, generate, generate_in_parts, image_seeds
+from tiny_configs import tiny
 
 
 class PooledPixels:
@@ -30,7 +31,7 @@ class PooledPixels:
 @pytest.fixture
 def settings(tmp_path, tiny_public_model, monkeypatch) -> QualitySettings:
     monkeypatch.setenv("DPLDM_CACHE", str(tmp_path / "cache"))
-    return QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "run", config="tiny_finetune",
+    return QualitySettings(dataset="digits", epsilon=10.0, out=tmp_path / "run", config=tiny("tiny_finetune"),
                            overrides=[f"public_model={tiny_public_model}"], n_samples=40, fid_n=30,
                            sample_steps=3, classifier_epochs=2, classifier_image_size=28, part_size=16)
 
@@ -200,7 +201,10 @@ def test_the_committed_results_regenerate_the_committed_table_unchanged(tmp_path
     shutil.copytree(root / "benchmarks", tmp_path / "benchmarks")
     before = (tmp_path / "BENCHMARKS.md").read_text()
     assert main(["bench", "tables", "--benchmarks", str(tmp_path / "BENCHMARKS.md")]) == 0
-    assert "quality table unchanged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for table in ("quality", "ablation", "membership", "whitebox"):  # every generated table, from its files
+        assert f"{table} table unchanged" in out
+        assert list((tmp_path / "benchmarks" / "results" / table).glob("*.json")), table
     assert (tmp_path / "BENCHMARKS.md").read_text() == before
     # A row file edited by hand changes its row, and only it.
     files = sorted((tmp_path / "benchmarks" / "results" / "quality").glob("*.json"))

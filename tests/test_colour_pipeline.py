@@ -15,6 +15,7 @@ from PIL import Image
 from dpldm.bundle import load_bundle
 from dpldm.cli.main import main
 from dpldm.data import DataConfig, load_images
+from tiny_configs import tiny
 
 
 def is_colour(rgb: np.ndarray) -> bool:
@@ -23,7 +24,7 @@ def is_colour(rgb: np.ndarray) -> bool:
 
 
 def finetune_args(model: Path, root: Path, out: Path, *extra: str) -> list[str]:
-    return ["finetune", "--config", "tiny_colour_finetune", "--out", str(out), "--data-root", str(root),
+    return ["finetune", "--config", tiny("tiny_colour_finetune"), "--out", str(out), "--data-root", str(root),
             "--set", f"public_model={model}", "dp.seed=3", *extra]
 
 
@@ -114,10 +115,10 @@ def test_colour_private_data_from_the_public_set_is_refused(tiny_colour_public_m
 
 def test_channel_mismatches_are_one_line_errors(tiny_colour_autoencoder, tiny_colour_public_model,
                                                 colour_data_root, tmp_path, capsys):
-    assert main(["train-autoencoder", "--config", "tiny_colour_autoencoder", "--out", str(tmp_path / "ae"),
+    assert main(["train-autoencoder", "--config", tiny("tiny_colour_autoencoder"), "--out", str(tmp_path / "ae"),
                  "--set", "model.in_channels=1", "--dry-run"]) == 2
     assert "model.in_channels=1 but data.channels=3" in capsys.readouterr().err
-    assert main(["pretrain", "--config", "tiny_colour_ldm", "--out", str(tmp_path / "ldm"), "--data-root",
+    assert main(["pretrain", "--config", tiny("tiny_colour_ldm"), "--out", str(tmp_path / "ldm"), "--data-root",
                  str(colour_data_root), "--set", f"autoencoder={tiny_colour_autoencoder / 'autoencoder'}",
                  "data.channels=1"]) == 2
     assert "data.channels=1 but the autoencoder takes images with 3 channel(s)" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import pytest
 
 from dpldm.config import ConfigError, apply_overrides, from_dict, load_config, save_config
 from dpldm.training.pretrain import PretrainConfig
+from tiny_configs import tiny
 
 
 @dataclass
@@ -75,9 +76,9 @@ def test_save_config_round_trips(tmp_path):
 def test_cli_dry_run_and_unknown_key(capsys):
     from dpldm.cli.main import main
 
-    assert main(["pretrain", "--config", "tiny_ldm", "--dry-run", "--set", "train.steps=3"]) == 0
+    assert main(["pretrain", "--config", tiny("tiny_ldm"), "--dry-run", "--set", "train.steps=3"]) == 0
     out = capsys.readouterr().out
     assert "steps: 3" in out and "glyphs" in out
-    assert main(["pretrain", "--config", "tiny_ldm", "--dry-run", "--set", "train.stepz=3"]) == 2
+    assert main(["pretrain", "--config", tiny("tiny_ldm"), "--dry-run", "--set", "train.stepz=3"]) == 2
     err = capsys.readouterr().err
     assert "train.stepz" in err and "allowed keys" in err and len(err.strip().splitlines()) == 1

@@ -22,6 +22,7 @@ from dpldm.cli.main import main
 from dpldm.models.autoencoder import AutoencoderConfig, build_autoencoder
 from dpldm.training.guards import non_finite
 from dpldm.training.latents import cached_latents
+from tiny_configs import tiny
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes through permission bits
 
@@ -52,7 +53,7 @@ def usage_error(capsys, argv: list[str], *needles: str) -> str:
 
 
 def finetune_argv(model: Path, out: Path, *overrides: str) -> list[str]:
-    return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}",
+    return ["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), "--set", f"public_model={model}",
             "dp.seed=0", *overrides]
 
 
@@ -147,7 +148,7 @@ def test_non_finite_matches_an_element_by_element_check():
 
 def test_pretrain_stops_on_a_non_finite_loss_or_weight(tiny_autoencoder, tmp_path, capsys):
     out = tmp_path / "ldm"
-    refused(capsys, ["pretrain", "--config", "tiny_ldm", "--out", str(out), "--set",
+    refused(capsys, ["pretrain", "--config", tiny("tiny_ldm"), "--out", str(out), "--set",
                      f"autoencoder={tiny_autoencoder / 'autoencoder'}", "train.lr=1e6", "train.grad_clip=1e30",
                      "train.steps=6"], "training stopped at step", "NaN or infinite")
     assert not (out / "model").exists()

@@ -17,6 +17,8 @@ import torch
 from dpldm.bundle import load_bundle, save_bundle
 from dpldm.cli.main import main
 from dpldm.synthesis import SampleConfig, class_balanced_labels, generate, image_seeds
+from tiny_configs import tiny
+
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -31,7 +33,7 @@ def autoencoder(tiny_autoencoder) -> Path:
 
 
 def pretrain_args(autoencoder: Path, out: Path, steps: int = 6) -> list[str]:
-    return ["pretrain", "--config", "tiny_ldm", "--out", str(out),
+    return ["pretrain", "--config", tiny("tiny_ldm"), "--out", str(out),
             "--set", f"autoencoder={autoencoder}", f"train.steps={steps}", "train.checkpoint_every=3"]
 
 
@@ -134,7 +136,7 @@ def test_public_stages_refuse_other_settings_and_accept_neutral_ones(autoencoder
 
     # The autoencoder: the same; its reconstruction error on private images goes to private/ only.
     ae = tmp_path / "ae"
-    args = ["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(ae), "--set",
+    args = ["train-autoencoder", "--config", tiny("tiny_autoencoder"), "--out", str(ae), "--set",
             "eval_private=[{name: digits, split: test, image_size: 8}]"]
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -174,7 +176,7 @@ def test_warm_start_continues_a_public_model(tiny_public_model, tmp_path, capsys
 
     init = load_bundle(tiny_public_model)
     more = ["data.options={count: 300, size: 8, seed: 5}"]
-    base = ["pretrain", "--config", "tiny_ldm", "--set", f"init={tiny_public_model}", "autoencoder=null",
+    base = ["pretrain", "--config", tiny("tiny_ldm"), "--set", f"init={tiny_public_model}", "autoencoder=null",
             "train.steps=2", "train.lr=1e-6", "train.warmup_steps=1", *more]
     assert main([*base[:3], "--out", str(tmp_path / "warm"), *base[3:]]) == 0
     warm = load_bundle(tmp_path / "warm" / "model")
@@ -197,7 +199,8 @@ def test_warm_start_continues_a_public_model(tiny_public_model, tmp_path, capsys
         err = capsys.readouterr().err
         assert words in err and err.count("\n") == 1, err
     capsys.readouterr()
-    assert main(["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "none"), "--set", "autoencoder=null"]) == 2
+    assert main(["pretrain", "--config", tiny("tiny_ldm"), "--out", str(tmp_path / "none"),
+                 "--set", "autoencoder=null"]) == 2
     assert "needs init" in capsys.readouterr().err
 
 
@@ -211,7 +214,7 @@ def test_a_warm_started_model_ships_with_its_parents_record(tiny_autoencoder, ti
     monkeypatch.setattr(public_models, "CHECKPOINTS", tmp_path / "checkpoints")
     parent = public_models.package("parent", autoencoder_run=tiny_autoencoder, ldm_run=tiny_public_model.parent,
                                    commands=["train parent"])
-    assert main(["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "warm"), "--set", "init=parent",
+    assert main(["pretrain", "--config", tiny("tiny_ldm"), "--out", str(tmp_path / "warm"), "--set", "init=parent",
                  "autoencoder=null", "train.steps=2", "data.options={count: 300, size: 8, seed: 5}"]) == 0
     with pytest.raises(DpldmError, match="none for one warm-started"):
         public_models.package("child", autoencoder_run=tiny_autoencoder, ldm_run=tmp_path / "warm", commands=[])

@@ -13,12 +13,13 @@ from dpldm.data.label_captions import HELDOUT_TEMPLATES, TEMPLATES, caption_labe
 from dpldm.data.images import LabelledImages
 from dpldm.models.conditioning import drop_condition
 from dpldm.public_models import resolve_model
+from tiny_configs import tiny
 
 
 @pytest.fixture(scope="module")
 def text_finetuned(tiny_text_model, tmp_path_factory):
     run = tmp_path_factory.mktemp("text_ft")
-    assert main(["finetune", "--config", "tiny_text_finetune", "--out", str(run),
+    assert main(["finetune", "--config", tiny("tiny_text_finetune"), "--out", str(run),
                  "--set", f"public_model={tiny_text_model}", "dp.seed=1"]) == 0
     return run
 

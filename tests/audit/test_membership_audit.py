@@ -14,6 +14,7 @@ from dpldm.audit.design import design_audit
 from dpldm.cli.main import main
 from dpldm.data.images import LabelledImages
 from dpldm.errors import DpldmError
+from tiny_configs import tiny
 
 NON_PRIVATE = ["dp.epsilon=null", "dp.noise_multiplier=0.001", "dp.max_grad_norm=100", "dp.accountant=rdp",
                "dp.steps=80", "train.lr=0.02", "dp.seed=0"]  # seeded: reproducible; it has nothing to hide
@@ -21,7 +22,7 @@ NON_PRIVATE = ["dp.epsilon=null", "dp.noise_multiplier=0.001", "dp.max_grad_norm
 
 def audit_args(model: Path, out: Path, *dp: str, benchmarks: Path | None = None) -> list[str]:
     # 96 digits (8x8): 16 become canaries; about half of all are members; the whole UNet is trained.
-    return ["audit", "membership", "--config", "tiny_finetune", "--out", str(out), "--canaries", "16",
+    return ["audit", "membership", "--config", tiny("tiny_finetune"), "--out", str(out), "--canaries", "16",
             "--timesteps", "50", "100", "200", "--draws", "4",
             *(["--benchmarks", str(benchmarks)] if benchmarks else []),
             "--set", f"public_model={model}", "data.limit=96", "dp.expected_batch_size=40", "trainable.modules=all",

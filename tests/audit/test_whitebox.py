@@ -71,3 +71,4 @@ def test_cli_exits_1_when_the_bound_exceeds_the_claim_and_records_the_row(tmp_pa
     rows = [line for line in table.read_text().split("\n") if line.startswith("| seed handed over")
             or line.startswith("| secret entropy")]
     assert len(rows) == 2 and "exceeds the claim" in rows[0]
+    assert len(list((tmp_path / "benchmarks" / "results" / "whitebox").glob("*.json"))) == 2  # one per command

@@ -19,6 +19,7 @@ from dpldm.evaluation.classifiers import ClassifierSpec, TrainRecipe
 from dpldm.evaluation.selection import private_validation_split, split_facts
 from dpldm.evaluation.split_binding import free_split_key, read_model_facts
 from dpldm.finetune.stage import FinetuneConfig, prepare_finetune
+from tiny_configs import tiny
 
 TINY = ClassifierSpec("tiny", lambda *, in_channels, num_classes, image_size: nn.Sequential(
     nn.Flatten(), nn.Linear(in_channels * image_size ** 2, num_classes)), None,
@@ -69,7 +70,7 @@ def test_finetune_records_its_split_and_evaluation_selects_on_exactly_that_split
     generator trained on, so it is refused, and the default uses key 1."""
     out = tmp_path / "ft"
     overrides = [f"public_model={tiny_public_model}", "data.seed=1"]
-    assert main(["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", *overrides]) == 0
+    assert main(["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), "--set", *overrides]) == 0
     facts = json.loads((out / "model" / "model.json").read_text())
     assert facts["holdout_validation"] is True and facts["validation_split"] == split_facts(1)
 

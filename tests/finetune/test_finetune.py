@@ -20,9 +20,11 @@ from dpldm.dp.gradient import PrivateGradient
 from dpldm.finetune.trainable import ATTENTION_PROJECTIONS, TrainableSpec, select_trainable
 from dpldm.models import UNetConfig
 from dpldm.training.resume_state import load_checkpoint
+from tiny_configs import tiny
+
 
 def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
-    return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
+    return ["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), "--set", f"public_model={model}", *extra]
 
 
 def tiny_unet() -> UNetConfig:

@@ -20,6 +20,7 @@ from dpldm.dp.gradient import PrivateGradient
 from dpldm.finetune.trainable import TrainableSpec, select_trainable
 from dpldm.models import UNetConfig
 from dpldm.training.device import autocast, bf16_supported
+from tiny_configs import tiny
 
 CPU = torch.device("cpu")
 needs_cpu_bf16 = pytest.mark.skipif(not bf16_supported(CPU), reason="torch cannot autocast to bfloat16 on this CPU")
@@ -32,7 +33,7 @@ VECTOR_TOLERANCE = 0.10  # ||g_bf16 - g_fp32|| / ||g_fp32||, per example
 
 
 def finetune_args(model: Path, out: Path, *extra: str, device: tuple[str, ...] = ()) -> list[str]:
-    return ["finetune", "--config", "tiny_finetune", "--out", str(out), *device, "--set", f"public_model={model}",
+    return ["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), *device, "--set", f"public_model={model}",
             *extra]
 
 
@@ -71,9 +72,10 @@ def test_per_example_gradients_under_bf16_autocast_are_close_to_float32():
 @no_cuda
 def test_device_cuda_without_cuda_is_one_line_and_writes_nothing(tiny_public_model, tmp_path, capsys):
     runs = {"finetune": finetune_args(tiny_public_model, tmp_path / "ft", device=("--device", "cuda")),
-            "pretrain": ["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "ldm"), "--device", "cuda:0"],
-            "train-autoencoder": ["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(tmp_path / "ae"),
-                                  "--device", "cuda"]}
+            "pretrain": ["pretrain", "--config", tiny("tiny_ldm"), "--out", str(tmp_path / "ldm"),
+                         "--device", "cuda:0"],
+            "train-autoencoder": ["train-autoencoder", "--config", tiny("tiny_autoencoder"),
+                                  "--out", str(tmp_path / "ae"), "--device", "cuda"]}
     for command, argv in runs.items():
         capsys.readouterr()
         assert main(argv) == 2
@@ -126,10 +128,10 @@ def test_bf16_runs_every_training_stage_to_the_end(tiny_public_model, tmp_path):
     assert all(w.dtype == torch.float32 and bool(torch.isfinite(w).all()) for w in weights.values())
 
     ae = tmp_path / "ae"
-    assert main(["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(ae), "--device", "cpu",
+    assert main(["train-autoencoder", "--config", tiny("tiny_autoencoder"), "--out", str(ae), "--device", "cpu",
                  "--set", "train.precision=bf16", "train.steps=2"]) == 0
     ldm = tmp_path / "ldm"
-    assert main(["pretrain", "--config", "tiny_ldm", "--out", str(ldm), "--device", "cpu", "--set",
+    assert main(["pretrain", "--config", tiny("tiny_ldm"), "--out", str(ldm), "--device", "cpu", "--set",
                  f"autoencoder={ae / 'autoencoder'}", "train.precision=bf16", "train.steps=2"]) == 0
     for folder in (ae, ldm):
         log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]

@@ -13,12 +13,13 @@ import torch
 from safetensors.torch import load_file
 
 from dpldm.cli.main import main
+from tiny_configs import tiny
 
 pytestmark = pytest.mark.slow
 
 
 def finetune_cmd(model: Path, out: Path, *extra: str) -> list[str]:
-    return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
+    return ["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), "--set", f"public_model={model}", *extra]
 
 
 def torchrun(argv: list[str], nproc: int = 2) -> subprocess.CompletedProcess:

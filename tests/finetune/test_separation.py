@@ -17,13 +17,15 @@ from dpldm.bundle import PUBLIC_HASHES, load_autoencoder_hashes, load_bundle
 from dpldm.cli.main import main
 from dpldm.data import DataConfig, load_images
 from dpldm.finetune.separation import UncheckedOverlapWarning
+from tiny_configs import tiny
 
-# The tiny public model's training data (configs/tiny_autoencoder.yaml and tiny_ldm.yaml), as fine-tuning overrides.
+# The tiny public model's training data (tests/configs/tiny_autoencoder.yaml and tiny_ldm.yaml), as fine-tuning
+# overrides.
 PUBLIC_GLYPHS = ["data.name=glyphs", "data.options={count: 600, size: 8}"]
 
 
 def finetune_args(model: Path, out: Path, *extra: str) -> list[str]:
-    return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}", *extra]
+    return ["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), "--set", f"public_model={model}", *extra]
 
 
 def test_the_public_stages_store_the_fingerprint_of_their_data(tiny_public_model, tiny_autoencoder):
@@ -80,7 +82,7 @@ def test_an_autoencoder_without_a_fingerprint_leaves_the_check_partial(tiny_auto
     (ae / "autoencoder.json").write_text(json.dumps(facts))
     (ae / PUBLIC_HASHES).unlink()
     with pytest.warns(UserWarning, match="no fingerprint of its training data"):
-        assert main(["pretrain", "--config", "tiny_ldm", "--out", str(tmp_path / "ldm"),
+        assert main(["pretrain", "--config", tiny("tiny_ldm"), "--out", str(tmp_path / "ldm"),
                      "--set", f"autoencoder={ae}"]) == 0
     model = tmp_path / "ldm" / "model"
     assert load_bundle(model).facts["public_hashes"]["stages"] == ["pretrain"]

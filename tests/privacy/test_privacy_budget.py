@@ -15,6 +15,7 @@ from dpldm.dp import DPSGDEngine
 from dpldm.errors import DpldmError
 from dpldm.privacy.accountant import composed_epsilon, epsilon
 from dpldm.privacy.budget import DatasetLedger, PrivacyEvent, compose, ledger_dir, record_selection, total_delta
+from tiny_configs import tiny
 
 RUN = dict(noise_multiplier=0.8, sample_rate=0.05, steps=40, delta=1e-5)
 
@@ -110,7 +111,7 @@ def test_dataset_key_depends_on_the_records_only():
 
 
 def finetune_args(model, out, ledger, *extra: str) -> list[str]:
-    return ["finetune", "--config", "tiny_finetune", "--out", str(out), "--set", f"public_model={model}",
+    return ["finetune", "--config", tiny("tiny_finetune"), "--out", str(out), "--set", f"public_model={model}",
             f"budget.ledger_dir={ledger}", *extra]
 
 

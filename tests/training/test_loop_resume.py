@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from dpldm.cli.main import main
 from dpldm.training.resume_state import load_checkpoint
 from dpldm.training.loop import TrainingLoop
+from tiny_configs import tiny
 
 STOP_AFTER = 3  # the step whose update is the last before Ctrl-C; the checkpoint before it is step 2
 
@@ -26,11 +27,11 @@ def stage_runs(tiny_autoencoder: Path, tiny_public_model: Path) -> dict[str, tup
     a checkpoint every 2 steps; fine-tuning seeded (dp.seed) so that two runs can be compared, with an EMA and
     warm-up so that the loop's own parts are in its checkpoint too."""
     return {
-        "train-autoencoder": (["--config", "tiny_autoencoder", "--set", "train.steps=5", "train.warmup_steps=2",
+        "train-autoencoder": (["--config", tiny("tiny_autoencoder"), "--set", "train.steps=5", "train.warmup_steps=2",
                                "train.checkpoint_every=2"], "autoencoder", "."),
-        "pretrain": (["--config", "tiny_ldm", "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}",
+        "pretrain": (["--config", tiny("tiny_ldm"), "--set", f"autoencoder={tiny_autoencoder / 'autoencoder'}",
                       "train.steps=5", "train.checkpoint_every=2"], "model", "."),
-        "finetune": (["--config", "tiny_finetune", "--set", f"public_model={tiny_public_model}", "dp.seed=3",
+        "finetune": (["--config", tiny("tiny_finetune"), "--set", f"public_model={tiny_public_model}", "dp.seed=3",
                       "train.ema_decay=0.5", "train.warmup_steps=2", "train.checkpoint_every=2"], "model", "private"),
     }
 
@@ -114,7 +115,7 @@ def test_a_stage_stopped_mid_run_resumes_to_the_uninterrupted_result(stage, tiny
 def test_the_autoencoder_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(
         tmp_path, run_killed_after_first_checkpoint):
     # kill -9 (no clean-up at all) right after the checkpoint of step 2, as the other stages' tests do.
-    args = lambda out: ["train-autoencoder", "--config", "tiny_autoencoder", "--out", str(out)]  # noqa: E731
+    args = lambda out: ["train-autoencoder", "--config", tiny("tiny_autoencoder"), "--out", str(out)]  # noqa: E731
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert main(args(straight)) == 0
     crash = run_killed_after_first_checkpoint("dpldm.training.autoencoder", args(killed))

@@ -1,41 +1,25 @@
-"""The audits' tables in BENCHMARKS.md, generated from their results: one row per command, rerun = replaced.
+"""The audits' tables in BENCHMARKS.md, generated from their results (``dpldm.results``): one row per command,
+rerun = replaced.
 
-Both tables live under one "Privacy audit" section; each has a marker line the rows are inserted above, so prose
-written around a table survives reruns.
+Each recorded audit saves its row as ``benchmarks/results/<membership|whitebox>/<id>.json`` and regenerates its
+table; ``dpldm bench tables`` regenerates them with the others. Both tables live under one "Privacy audit" section
+(made when missing); the prose written around them survives reruns.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dpldm.results import Table, regenerate, save_result
+
 SECTION = "## Privacy audit (`dpldm audit`)"
-
-
-@dataclass(frozen=True)
-class Table:
-    title: str  # "### ..." heading of the table
-    header: str  # markdown header and separator lines
-    marker: str  # HTML comment the rows go above
-
-
-MEMBERSHIP = Table(
-    title="### Membership inference and canaries on a fine-tune (`dpldm audit membership`)",
-    header=("| run | accountant epsilon | records: AUC [95% CI] | records: TPR at 1% / 0.1% FPR "
-            "| canaries: AUC [95% CI] | canaries: TPR at 1% / 0.1% FPR | empirical epsilon lower bound (95%; most this "
-            "audit can show) "
-            "| fine-tune | commit | command |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
-    marker="<!-- dpldm audit membership: rows are added above this line -->")
-
-WHITEBOX = Table(
-    title="### White-box gradient canary against the DP-SGD engine (`dpldm audit whitebox`)",
-    header=("| adversary | accountant epsilon | sigma / q / steps | runs (evaluated in / out) | TP / FP "
-            "| empirical epsilon lower bound (95%; most this audit can show) | verdict | commit | command |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
-    marker="<!-- dpldm audit whitebox: rows are added above this line -->")
+# What of a membership audit's result its row file keeps: the row's fields and the privacy settings. The rest
+# (the design's counts, per-timestep AUCs, the run folder) stays in OUT/private/audit.json with the private data.
+MEMBERSHIP_FIELDS = ("audit", "label", "accountant_epsilon", "delta", "accountant", "noise_multiplier",
+                     "max_grad_norm", "sample_rate", "steps", "records", "canaries", "epsilon_lower_bound",
+                     "bound_within_claim", "leakage_detected", "finetune_wall_s", "commit", "cores", "command")
 
 
 def epsilon_text(eps: float) -> str:
@@ -70,26 +54,38 @@ def whitebox_row(result: dict[str, Any]) -> str:
             f"| `{result['command']}` |")
 
 
-def record_row(path: Path, table: Table, row: str, command: str) -> None:
-    """Put ``row`` in ``table`` of the markdown file ``path`` (both created when missing); a row ending in the same
-    command cell is replaced, so rerunning a command updates its row."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n"
-    if table.marker not in text:
-        lines = text.split("\n")
-        at = lines.index(SECTION) + 1
-        while at < len(lines) and not lines[at].startswith("## "):  # the end of the section
-            at += 1
-        while at > 0 and not lines[at - 1].strip():
-            at -= 1
-        block = ["", table.title, "", *table.header.split("\n"), table.marker]
-        lines[at:at] = block + ([""] if at < len(lines) and lines[at].strip() else [])
-        text = "\n".join(lines)
-    lines = text.split("\n")
-    command_cell = f"| `{command}` |"
-    lines = [line for line in lines if not (line.startswith("| ") and line.endswith(command_cell))]
-    lines.insert(lines.index(table.marker), row)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines).rstrip("\n") + "\n")
-    tmp.replace(path)
+MEMBERSHIP = Table(
+    name="membership",
+    title="Membership inference and canaries on a fine-tune (`dpldm audit membership`)",
+    header=("| run | accountant epsilon | records: AUC [95% CI] | records: TPR at 1% / 0.1% FPR "
+            "| canaries: AUC [95% CI] | canaries: TPR at 1% / 0.1% FPR | empirical epsilon lower bound (95%; most this "
+            "audit can show) "
+            "| fine-tune | commit | command |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
+    row=membership_row, producer="dpldm audit membership", section=SECTION)
+
+WHITEBOX = Table(
+    name="whitebox",
+    title="White-box gradient canary against the DP-SGD engine (`dpldm audit whitebox`)",
+    header=("| adversary | accountant epsilon | sigma / q / steps | runs (evaluated in / out) | TP / FP "
+            "| empirical epsilon lower bound (95%; most this audit can show) | verdict | commit | command |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
+    row=whitebox_row, producer="dpldm audit whitebox", section=SECTION)
+
+
+def record_membership(path: Path, result: dict[str, Any]) -> Path:
+    """Save a membership audit's published fields (MEMBERSHIP_FIELDS) as its row's file under
+    benchmarks/results/membership/ beside the markdown file ``path`` (a rerun of the same command replaces it) and
+    regenerate the table; returns the row's file."""
+    return record(path, MEMBERSHIP, {key: result[key] for key in MEMBERSHIP_FIELDS if key in result})
+
+
+def record_whitebox(path: Path, result: dict[str, Any]) -> Path:
+    """The same for a white-box audit (all of its result: nothing in it is private)."""
+    return record(path, WHITEBOX, result)
+
+
+def record(path: Path, table: Table, result: dict[str, Any]) -> Path:
+    saved = save_result(path, table, result)
+    regenerate(path, table)
+    return saved

@@ -2,8 +2,10 @@
 
 Each variant changes only ``trainable:`` of the fine-tuning config; everything else (privacy budget, batch, epochs,
 LR, sampler, sample and FID counts) is the same, so the rows differ in what is trained. A variant is one
-``bench quality`` run (the same resumable stages) in OUT/VARIANT. One table goes to BENCHMARKS.md between its
-markers: trainable parameters, privacy spent, accuracy, FID, fine-tuning wall time and seconds per DP step.
+``bench quality`` run (the same resumable stages) in OUT/VARIANT. Each variant's result is saved as a row file
+under benchmarks/results/ablation/ (``dpldm.results``) and BENCHMARKS.md's table is generated from them, one
+captioned table per command: trainable parameters, privacy spent, accuracy, FID, fine-tuning wall time and seconds
+per DP step.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dpldm.bench.quality import QualitySettings, run_quality
+from dpldm.results import Table, regenerate, save_result
 
 # name -> (what is trained, overrides of the fine-tuning config's trainable section). Transformer blocks are
 # counted in forward order (down path, mid block, up path), so a higher from_block starts deeper in the decoder.
@@ -28,8 +31,6 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "lora-8": ("LoRA rank 4 on the attention projections of blocks 8-11 + class embedder",
                ["trainable.modules=transformer_blocks", "trainable.from_block=8", "trainable.lora_rank=4"]),
 }
-BEGIN = "<!-- dpldm bench ablation: table begins -->"
-END = "<!-- dpldm bench ablation: table ends -->"
 
 
 def run_ablation(base: QualitySettings, variants: list[str], *, say=print, **quality_kwargs) -> dict[str, dict]:
@@ -43,36 +44,38 @@ def run_ablation(base: QualitySettings, variants: list[str], *, say=print, **qua
     return results
 
 
-def format_table(results: dict[str, dict[str, Any]], *, command: str) -> str:
-    first = next(iter(results.values()))
-    commits = ", ".join(dict.fromkeys(c for r in results.values() for c in r["commit"].split("/")))
-    lines = [f"{first['dataset']}, target epsilon {first['target_epsilon']:g}: every variant "
-             f"{first['steps']} DP steps at sigma {first['noise_multiplier']:.3f}, q {first['sample_rate']:.4f}; "
-             f"{first['n_synthetic']:,} synthetic images; FID {first['fid_n_synthetic']:,} vs "
-             f"{first['fid_n_reference']:,}. Commit {commits}, {first['cores']} cores. Command: `{command}`",
-             "",
-             "| variant | trained | trainable parameters | epsilon spent | CNN accuracy % | FID | "
-             "fine-tune wall time | s per DP step |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, r in results.items():
-        wall = r["stage_wall_s"]["finetune"]
-        lines.append(f"| {name} | {VARIANTS[name][0]} | {r['trainable_params']:,} "
-                     f"({r['trainable_params'] / r['total_params']:.1%}) | {r['epsilon']:.3f} "
-                     f"| {r['accuracy']:.1f} | {r['fid']:.1f} | {wall / 60:.1f} min "
-                     f"| {wall / max(r['steps'], 1):.2f} |")
-    return "\n".join(lines)
+def caption(results: list[dict[str, Any]]) -> str:
+    """The line above one ablation command's table: what every variant shares, and the command."""
+    first = results[0]
+    commits = ", ".join(dict.fromkeys(c for r in results for c in r["commit"].split("/")))
+    return (f"{first['dataset']}, target epsilon {first['target_epsilon']:g}: every variant "
+            f"{first['steps']} DP steps at sigma {first['noise_multiplier']:.3f}, q {first['sample_rate']:.4f}; "
+            f"{first['n_synthetic']:,} synthetic images; FID {first['fid_n_synthetic']:,} vs "
+            f"{first['fid_n_reference']:,}. Commit {commits}, {first['cores']} cores. Command: `{first['command']}`")
 
 
-def record_table(path: Path, results: dict[str, dict[str, Any]], *, command: str) -> None:
-    """Write the table between its markers in ``path`` (a new section at the end when they are missing)."""
-    block = f"{BEGIN}\n{format_table(results, command=command)}\n{END}"
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n## Ablation: what to fine-tune (`dpldm bench ablation`)\n\n{block}\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def format_row(r: dict[str, Any]) -> str:
+    wall = r["stage_wall_s"]["finetune"]
+    return (f"| {r['variant']} | {r['trained']} | {r['trainable_params']:,} "
+            f"({r['trainable_params'] / r['total_params']:.1%}) | {r['epsilon']:.3f} "
+            f"| {r['accuracy']:.1f} | {r['fid']:.1f} | {wall / 60:.1f} min "
+            f"| {wall / max(r['steps'], 1):.2f} |")
 
+
+TABLE_HEADER = ("| variant | trained | trainable parameters | epsilon spent | CNN accuracy % | FID | "
+                "fine-tune wall time | s per DP step |\n"
+                "| --- | --- | --- | --- | --- | --- | --- | --- |")
+# One row per variant of an ablation command (key: command and variant), each command's rows under its caption.
+ABLATION_TABLE = Table("ablation", "Ablation: what to fine-tune (`dpldm bench ablation`)", TABLE_HEADER, format_row,
+                       key=("command", "variant"), caption=caption)
+
+
+def record_table(path: Path, results: dict[str, dict[str, Any]], *, command: str) -> list[Path]:
+    """Save each variant's result (with its name, what it trains and ``command``) as a row file under
+    benchmarks/results/ablation/ beside ``path`` (rerunning the command replaces its rows) and regenerate the
+    ablation table of ``path``; returns the row files."""
+    saved = [save_result(path, ABLATION_TABLE, {**{k: v for k, v in r.items() if k != "out"}, "bench": "ablation",
+                                                "variant": name, "trained": VARIANTS[name][0], "command": command})
+             for name, r in results.items()]
+    regenerate(path, ABLATION_TABLE)
+    return saved

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from dpldm.bench.results import Table, regenerate, save_result
 from dpldm.errors import DpldmError
 from dpldm.provenance import git_commit
+from dpldm.results import Table, regenerate, save_result
 from dpldm.runlayout import private_dir
 from dpldm.runsettings import run_stage, write_json
 from dpldm.synthesis import TUNED_GUIDANCE

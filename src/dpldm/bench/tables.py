@@ -8,7 +8,9 @@ from pathlib import Path
 def regenerate_tables(path: Path) -> dict[str, bool]:
     """Rewrite every generated table of the markdown file ``path`` from the result files beside it; returns each
     table's name and whether its block changed."""
+    from dpldm.audit.table import MEMBERSHIP, WHITEBOX
+    from dpldm.bench.ablation import ABLATION_TABLE
     from dpldm.bench.quality import QUALITY_TABLE
-    from dpldm.bench.results import regenerate
+    from dpldm.results import regenerate
 
-    return {table.name: regenerate(path, table) for table in (QUALITY_TABLE,)}
+    return {table.name: regenerate(path, table) for table in (QUALITY_TABLE, ABLATION_TABLE, MEMBERSHIP, WHITEBOX)}

@@ -81,7 +81,7 @@ def run_membership(args: argparse.Namespace) -> int:
 
     from dpldm.audit.attack import AttackConfig
     from dpldm.audit.finetune_audit import AuditSettings, run_audit, summary_lines
-    from dpldm.audit.table import MEMBERSHIP, membership_row, record_row
+    from dpldm.audit.table import record_membership
 
     attack = AttackConfig()
     if args.timesteps:
@@ -96,14 +96,14 @@ def run_membership(args: argparse.Namespace) -> int:
     say = (lambda message: print(message, file=sys.stderr)) if args.json else print
     result = run_audit(settings, data_root=args.data_root, say=say, command=args.command_line, commit=git_commit())
     if args.benchmarks:
-        record_row(Path(args.benchmarks), MEMBERSHIP, membership_row(result), result["command"])
+        record_membership(Path(args.benchmarks), result)
         say(f"row written to {args.benchmarks}")
     print(json.dumps(result, indent=2) if args.json else "\n".join(summary_lines(result)))
     return 0 if result["bound_within_claim"] else 1
 
 
 def run_whitebox(args: argparse.Namespace) -> int:
-    from dpldm.audit.table import WHITEBOX, record_row, whitebox_row
+    from dpldm.audit.table import record_whitebox
     from dpldm.audit.whitebox import WhiteboxConfig, whitebox_audit
     from dpldm.provenance import git_commit
 
@@ -111,7 +111,7 @@ def run_whitebox(args: argparse.Namespace) -> int:
                          seed=args.seed)
     result = {**whitebox_audit(cfg, seed_known=args.seed_known), "commit": git_commit(), "command": args.command_line}
     if args.benchmarks:
-        record_row(Path(args.benchmarks), WHITEBOX, whitebox_row(result), result["command"])
+        record_whitebox(Path(args.benchmarks), result)
     bound = result["epsilon_lower_bound"]
     if args.json:
         print(json.dumps(result, indent=2))

@@ -20,9 +20,10 @@ from dpldm.errors import DpldmError
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "ablation", "Which modules to fine-tune: attention depths vs whole UNet vs LoRA",
                         "Runs `bench quality` once per variant of what is fine-tuned (attention from several\n"
-                        "depths, the whole UNet, LoRA), all else equal, and writes one table to BENCHMARKS.md.\n"
+                        "depths, the whole UNet, LoRA), all else equal; saves each variant's row under\n"
+                        "benchmarks/results/ablation/ and regenerates BENCHMARKS.md's table from those files.\n"
                         "Resumable like `bench quality`. --variants runs a subset (e.g. one per process); a\n"
-                        "later run with all variants reuses their results and writes the whole table.")
+                        "later run with all variants reuses their results and saves every row (only it records).")
     parser.add_argument("--dataset", required=True, help=f"private dataset ({', '.join(DATASETS)})")
     parser.add_argument("--epsilon", type=float, required=True, help="target epsilon of every fine-tuning")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
                         help="classifier-free guidance scale")
     add_clip_latents(parser)
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
-    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the table is written to")
+    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file whose table is regenerated")
     parser.add_argument("--no-record", action="store_true", help="do not write the table to --benchmarks")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     add_data_root(parser)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             say("not writing the table: it needs every variant (rerun without --variants; finished ones are reused)")
         else:
             record_table(Path(args.benchmarks), results, command=command)
-            say(f"table written to {args.benchmarks}")
+            say(f"rows saved under benchmarks/results/ablation/, table regenerated in {args.benchmarks}")
     print(json.dumps(results, indent=2) if args.json else "\n".join(summary(name, r) for name, r in results.items()))
     return 0
 

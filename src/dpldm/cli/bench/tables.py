@@ -1,4 +1,4 @@
-"""`dpldm bench tables`: regenerate BENCHMARKS.md's generated tables from benchmarks/results/ (dpldm.bench.results)."""
+"""`dpldm bench tables`: regenerate BENCHMARKS.md's generated tables from benchmarks/results/ (dpldm.results)."""
 
 from __future__ import annotations
 
