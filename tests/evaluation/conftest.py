@@ -67,7 +67,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def held_out_facts(dataset: str = "mnist", key: int = 0, *, holdout: bool = True) -> dict:
     """model.json facts of a generator fine-tuned on ``dataset``:train that held out the split of ``key``."""
-    from dpldm.evaluation.selection import split_facts
+    from dpldm.data.validation_split import split_facts
 
     return {"private_data": {"name": dataset, "split": "train", "seed": key, "options": {}},
             "holdout_validation": holdout, "validation_split": split_facts(key) if holdout else None}

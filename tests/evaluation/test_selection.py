@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpldm.evaluation.selection import (SPLIT_SCHEME, SelectionPolicy, laplace_noise, noisy_argmax,
-                                        private_validation_split, select_candidate, selection_rng, split_facts,
-                                        validation_size)
+from dpldm.data.validation_split import SPLIT_SCHEME, private_validation_split, split_facts, validation_size
+from dpldm.evaluation.selection import SelectionPolicy, laplace_noise, noisy_argmax, select_candidate, selection_rng
 
 
 def records(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from dpldm.data import load_dataset
 from dpldm.errors import DpldmError
 from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
 from dpldm.evaluation.classifiers import ClassifierSpec, TrainRecipe
-from dpldm.evaluation.selection import private_validation_split, split_facts
+from dpldm.data.validation_split import private_validation_split, split_facts
 from dpldm.evaluation.split_binding import free_split_key, read_model_facts
 from dpldm.finetune.stage import FinetuneConfig, prepare_finetune
 from tiny_configs import tiny

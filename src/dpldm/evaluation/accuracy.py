@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from dpldm.data import LabelledImages, load_dataset, prepare
+from dpldm.data.validation_split import private_validation_split, validation_size
 from dpldm.errors import DpldmError
+from dpldm.evaluation.classifier_training import LabelledTensors, train_and_score
 from dpldm.evaluation.classifiers import CLASSIFIERS, ClassifierSpec
-from dpldm.evaluation.selection import (SelectionPolicy, private_validation_split, select_candidate, selection_rng,
-                                        validation_size)
+from dpldm.evaluation.selection import SelectionPolicy, select_candidate, selection_rng
 from dpldm.evaluation.sources import load_image_set, parse_real, subsample_index
 from dpldm.evaluation.split_binding import free_split_key
-from dpldm.evaluation.classifier_training import LabelledTensors, train_and_score
 
 SELECTIONS = ("private-val", "synthetic-val")
 CEILING = ("NOT differentially private: the classifiers were trained on the private train split itself; a non-DP "

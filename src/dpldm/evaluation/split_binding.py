@@ -3,7 +3,7 @@
 Private-val selection is epsilon-DP on the validation split, and the whole release is max(eps_generator, epsilon)-DP
 only when the generator never trained on that split's records. Fine-tuning records in the released model.json
 whether it held the split out (``holdout_validation``) and the split's key (``validation_split``, from
-``selection.split_facts``); evaluation reads them here and refuses a selection that would score on trained-on records.
+``dpldm.data.validation_split.split_facts``); evaluation reads them here and refuses a selection that would score on trained-on records.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dpldm.errors import DpldmError
-from dpldm.evaluation.selection import SPLIT_SCHEME, VALIDATION_FRACTION
+from dpldm.data.validation_split import SPLIT_SCHEME, VALIDATION_FRACTION
 from dpldm.evaluation.sources import parse_real
 
 

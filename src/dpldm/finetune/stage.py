@@ -24,7 +24,7 @@ from dpldm.data.dataset_key import dataset_key
 from dpldm.diffusion.schedule import train_scheduler
 from dpldm.dp import DPConfig, DPPlan, DPSGDEngine, make_plan
 from dpldm.errors import DpldmError
-from dpldm.evaluation.selection import private_validation_split, split_facts
+from dpldm.data.validation_split import private_validation_split, split_facts
 from dpldm.finetune.separation import check_apart
 from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, select_trainable
 from dpldm.privacy.budget import BudgetConfig, Charge, plan_charge, record_charge
