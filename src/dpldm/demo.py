@@ -1,9 +1,9 @@
 """The whole pipeline on the embedded default, offline: DP fine-tune -> sample -> downstream accuracy.
 
 Public: the shipped glyphs8 model (font-rendered letters and digits, adapted to 8x8-style glyphs). Private:
-scikit-learn's digits (train split, upscaled to 28x28); its test split is the real test set. The classifier trained on real private digits is the
-ceiling: it is not differentially private, so its full result goes to the run's private/ folder and its one number
-is labelled.
+scikit-learn's digits (train split, upscaled to 28x28); its test split is the real test set. The classifier trained
+on real private digits is the ceiling: it is not differentially private, so its full result goes to the run's
+private/ folder and its one number is labelled.
 """
 
 from __future__ import annotations

@@ -182,7 +182,8 @@ register(DatasetSpec(
 register(DatasetSpec("digits", "scikit-learn's embedded 8x8 digits (1,797 images)",
                      (Layout("builtin", (), _digits),), splits=("all", "train", "test")))
 register(DatasetSpec("glyphs", "Synthetic letters rendered from bundled fonts with random distortions, 28x28 "
-                     "(options count, size, seed, include_digits, fonts, case, box; public stand-in for EMNIST letters)",
+                     "(options count, size, seed, include_digits, fonts, case, box; public stand-in for EMNIST "
+                     "letters)",
                      (Layout("builtin", (), load_glyphs),)))
 register(DatasetSpec("folder", "Your images: option path=<folder>/<class>/<image> (PNG/JPEG)",
                      (Layout("folder", (), load_user_folder),), splits=USER_SPLITS, user_data=True))

@@ -3,7 +3,8 @@
 Private-val selection is epsilon-DP on the validation split, and the whole release is max(eps_generator, epsilon)-DP
 only when the generator never trained on that split's records. Fine-tuning records in the released model.json
 whether it held the split out (``holdout_validation``) and the split's key (``validation_split``, from
-``dpldm.data.validation_split.split_facts``); evaluation reads them here and refuses a selection that would score on trained-on records.
+``dpldm.data.validation_split.split_facts``); evaluation reads them here and refuses a selection that would score
+on trained-on records.
 """
 
 from __future__ import annotations
