@@ -204,6 +204,27 @@ def test_warm_start_continues_a_public_model(tiny_public_model, tmp_path, capsys
     assert "needs init" in capsys.readouterr().err
 
 
+def test_a_warm_start_can_take_the_unet_only_under_a_new_text_conditioner(tiny_public_model, tmp_path, capsys):
+    """``init_parts: unet``: a class-conditional model's UNet starts a text-conditional one (new conditioner, new
+    classes); without it the changed conditioning is refused, with the way out in the one line."""
+    init = load_bundle(tiny_public_model)
+    base = ["pretrain", "--config", tiny("tiny_text_ldm"), "--set", f"init={tiny_public_model}", "autoencoder=null",
+            "train.steps=2", "train.lr=1e-6", "train.warmup_steps=1",
+            "data.options={count: 300, size: 8, include_digits: true, seed: 5}"]
+    assert main([*base[:3], "--out", str(tmp_path / "refused"), *base[3:]]) == 2
+    err = capsys.readouterr().err
+    assert "conditioning settings differ" in err and "init_parts: unet" in err and err.count("\n") == 1, err
+    assert main([*base[:3], "--out", str(tmp_path / "text"), *base[3:], "init_parts=unet"]) == 0
+    text = load_bundle(tmp_path / "text" / "model")
+    assert text.text and len(text.class_names) == 36 and text.scale_factor == init.scale_factor
+    for name, tensor in init.denoiser.unet.state_dict().items():
+        torch.testing.assert_close(text.denoiser.unet.state_dict()[name], tensor, atol=1e-4, rtol=0)
+    assert text.facts["init"]["parts"] == "unet"
+    assert set(init.public_hashes.tolist()) <= set(text.public_hashes.tolist())
+    assert main([*base[:3], "--out", str(tmp_path / "bad"), *base[3:], "init_parts=head"]) == 2
+    assert "init_parts must be" in capsys.readouterr().err
+
+
 def test_a_warm_started_model_ships_with_its_parents_record(tiny_autoencoder, tiny_public_model, tmp_path,
                                                             monkeypatch):
     """Packaging: a model made from scratch needs its autoencoder run; a warm-started one takes its autoencoder's

@@ -9,7 +9,8 @@ import torch
 
 from dpldm.cli.main import main
 from dpldm.data.config import DataConfig, load_images
-from dpldm.data.label_captions import HELDOUT_TEMPLATES, TEMPLATES, caption_labels, heldout_prompts
+from dpldm.data.label_captions import (HELDOUT_TEMPLATES, TEMPLATES, caption_labels, class_words,
+                                        heldout_prompts)
 from dpldm.data.images import LabelledImages
 from dpldm.models.conditioning import drop_condition
 from dpldm.public_models import resolve_model
@@ -34,6 +35,9 @@ def test_label_captions_vary_and_hold_out_their_evaluation_templates():
     prompts = heldout_prompts(data.class_names, 2)
     assert [y for y, _ in prompts] == sorted(list(range(10)) * 2)
     assert not set(p for _, p in prompts) & set(captioned.captions)
+    # Letters and digits in one set (the glyphs): digits are words there too, as in the private digits' captions.
+    words, _ = class_words(("A", "b", "7"))
+    assert words == ["letter a", "letter b", "seven"]
 
 
 def test_drop_condition_matches_a_row_by_row_loop(tiny_text_model):

@@ -24,11 +24,12 @@ OBJECT_ATTRIBUTES = ("dark", "light", "small", "plain", "grey")
 
 
 def class_words(class_names: tuple[str, ...]) -> tuple[list[str], tuple[str, ...]]:
-    """(words for each class, the attributes) -- digits become words ("7" -> "seven")."""
-    if all(name.isdigit() and len(name) == 1 for name in class_names):
-        return [DIGIT_WORDS[int(name)] for name in class_names], DIGIT_ATTRIBUTES
-    if all(name.isalpha() and len(name) == 1 for name in class_names):  # glyph sets: "letter k"
-        return [f"letter {name.lower()}" for name in class_names], DIGIT_ATTRIBUTES
+    """(words for each class, the attributes) -- for character sets (digits, letters, or both, as the glyphs),
+    digits become words ("7" -> "seven") and letters "letter k", so a public glyph set and the private digits
+    caption the same class with the same words."""
+    if all(len(name) == 1 and name.isalnum() for name in class_names):
+        words = [DIGIT_WORDS[int(name)] if name.isdigit() else f"letter {name.lower()}" for name in class_names]
+        return words, DIGIT_ATTRIBUTES
     return [name.replace("/", " or ").lower() for name in class_names], OBJECT_ATTRIBUTES
 
 

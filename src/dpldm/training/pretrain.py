@@ -59,6 +59,14 @@ class PretrainConfig:
     # starts from, to continue or adapt it on more public data. Its unet, conditioning, classes and autoencoder
     # must be this run's; the exported model's public fingerprint is the union of both runs' data.
     init: str | None = None
+    # What the warm start takes: "all" (the whole denoiser: continue the same model) or "unet" (the UNet only; the
+    # conditioner starts fresh, so the conditioning and the classes may change, e.g. a class-conditional model's
+    # UNet under a new text conditioner; its unet and diffusion settings must still be the init's).
+    init_parts: str = "all"
+
+    def validate(self) -> None:
+        if self.init_parts not in ("all", "unet"):
+            raise DpldmError(f"init_parts must be 'all' or 'unet', not {self.init_parts!r}")
 
 
 class PretrainStep(TrainingStep):
@@ -83,8 +91,9 @@ class PretrainStep(TrainingStep):
 
 
 def warm_start(cfg: PretrainConfig) -> LatentDiffusion:
-    """The model ``cfg.init`` names, checked to be one this run can continue: same UNet, conditioning and schedule,
-    and a public fingerprint to carry on. Its autoencoder is the run's (its weights were fit to those latents)."""
+    """The model ``cfg.init`` names, checked to be one this run can continue: same UNet, conditioning (unless only
+    the UNet is taken) and schedule, and a public fingerprint to carry on. Its autoencoder is the run's (its
+    weights were fit to those latents)."""
     from dpldm.public_models import resolve_model  # public_models sits above bundle; imported where it is used
 
     where = f"init: {cfg.init}"
@@ -94,11 +103,14 @@ def warm_start(cfg: PretrainConfig) -> LatentDiffusion:
     init = resolve_model(cfg.init)
     if init.format != "dpldm" or init.unet_cfg is None:
         raise DpldmError(f"{where}: a warm start needs a dpldm model folder or shipped model, not a {init.format} one")
-    for name, ours, theirs in (("unet", cfg.unet, init.unet_cfg), ("conditioning", cfg.conditioning, init.conditioning),
-                               ("diffusion", cfg.diffusion, init.diffusion)):
+    checked = [("unet", cfg.unet, init.unet_cfg), ("diffusion", cfg.diffusion, init.diffusion)]
+    if cfg.init_parts == "all":
+        checked.append(("conditioning", cfg.conditioning, init.conditioning))
+    for name, ours, theirs in checked:
         if to_dict(ours) != to_dict(theirs):
+            hint = "; init_parts: unet takes its UNet only, under a new conditioner" if name == "conditioning" else ""
             raise DpldmError(f"{where}: its {name} settings differ from this run's; a warm start continues the same "
-                             f"model (its {name}: {to_dict(theirs)})")
+                             f"model (its {name}: {to_dict(theirs)}){hint}")
     if init.public_hashes is None:
         raise DpldmError(f"{where}: it has no fingerprint of its public training data, so the model this run "
                          f"exports could not be checked against private data")
@@ -133,7 +145,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
 
     # Encode the public images once (frozen autoencoder) and scale latents to unit std.
     public = load_images(cfg.data, root=data_root, download=download)
-    if init is not None and tuple(init.class_names) != tuple(public.class_names):
+    if init is not None and cfg.init_parts == "all" and tuple(init.class_names) != tuple(public.class_names):
         raise DpldmError(f"init: {cfg.init}: its classes ({len(init.class_names)}: {', '.join(init.class_names[:5])}"
                          f", ...) are not this data's ({public.num_classes}: {', '.join(public.class_names[:5])}, ...)")
     x = prepare(public.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=cfg.data.fit)
@@ -151,7 +163,9 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
     # Model and optimizer (the loop adds the LR schedule and the EMA).
     torch.manual_seed(cfg.train.seed)
     denoiser = build_denoiser(cfg.unet, public.num_classes, cfg.conditioning)  # initialised on the CPU
-    if init is not None:
+    if init is not None and cfg.init_parts == "unet":
+        denoiser.unet.load_state_dict(init.denoiser.unet.state_dict())
+    elif init is not None:
         denoiser.load_state_dict(init.denoiser.state_dict())
     # The condition of each image: its label, or its caption's token ids (the text encoder stays frozen).
     labels = denoiser.conditioner.tokenize(public.captions) if text else torch.from_numpy(public.labels)
@@ -188,7 +202,7 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         channels=cfg.data.channels,
         facts={"public_data": to_dict(cfg.data), "pretrain_steps": step,
                "final_loss": records[-1]["loss"] if records else None,
-               **({"init": {"model": cfg.init, **{k: init.facts.get(k) for k in ("public_data", "pretrain_steps")}}}
+               **({"init": {"model": cfg.init, "parts": cfg.init_parts, **{k: init.facts.get(k) for k in ("public_data", "pretrain_steps")}}}
                   if init is not None else {}),
                "public_hashes": {"images": len(hashes), "stages": stages}},
         public_hashes=hashes, conditioning=cfg.conditioning)
