@@ -130,12 +130,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
                            # Results of the per-run selections (with validation counts) are not reused.
                            "selection": "one report-noisy-max over all candidates"},
               "fid": {"n": settings.fid_n, "features": getattr(extractor, "name", settings.features)}}
-    results, upstream = {}, {}
-    for name, fn in stages.items():
-        upstream = {**upstream, name: inputs[name]}
-        results[name] = run_stage(out, name, fn, say, ignore=STAGE_RESULT_NEUTRAL,
-                                  inputs=json.loads(json.dumps(upstream, default=str)),
-                                  commit=commit)
+    results = run_stages(out, stages, inputs, say, commit=commit)
 
     ft, acc, fd = results["finetune"], results["accuracy"], results["fid"]
     result = {
@@ -143,14 +138,7 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "dataset": settings.dataset,
         "public_model": str(cfg.public_model),
         "target_epsilon": settings.epsilon,
-        "epsilon": ft["epsilon_spent"],
-        "delta": ft["delta"],
-        "accountant": ft["accountant"],
-        "noise_multiplier": ft["noise_multiplier"],
-        "sample_rate": ft["sample_rate"],
-        "steps": ft["steps"],
-        "trainable_params": ft["trainable_params"],
-        "total_params": ft["total_params"],
+        **privacy_fields(ft),
         "accuracy": acc["test_accuracy"],
         "accuracy_selected": acc["selected"],
         "selection": acc["selection"],
@@ -160,15 +148,39 @@ def run_quality(settings: QualitySettings, *, data_root: str | None = None, down
         "fid_n_synthetic": fd["n_synthetic"],
         "fid_n_reference": fd["n_reference"],
         "n_synthetic": results["sample"]["images"],
-        "stage_wall_s": {name: results[name]["stage_wall_s"] for name in STAGES},
-        # The code each stage ran on (a stage done earlier keeps the commit it was computed at).
-        "commit": "/".join(dict.fromkeys(results[name].get("commit", commit) for name in STAGES)),
+        **stage_facts(results, commit),
         "cores": os.cpu_count(),
         "command": command,
         "out": str(out),
     }
     write_json(out / "result.json", result)
     return result
+
+
+def run_stages(out: Path, stages: dict[str, Callable[[], dict[str, Any]]], inputs: dict[str, dict[str, Any]],
+               say: Callable[[str], None], *, commit: str) -> dict[str, dict[str, Any]]:
+    """Run (or reuse) each stage in order; a stage's saved result is reused only when its inputs and those of every
+    stage before it are the same (``run_stage``)."""
+    results, upstream = {}, {}
+    for name, fn in stages.items():
+        upstream = {**upstream, name: inputs[name]}
+        results[name] = run_stage(out, name, fn, say, ignore=STAGE_RESULT_NEUTRAL,
+                                  inputs=json.loads(json.dumps(upstream, default=str)), commit=commit)
+    return results
+
+
+def privacy_fields(finetuned: dict[str, Any]) -> dict[str, Any]:
+    """What a row states of its DP fine-tuning, from the finetune stage's summary."""
+    return {"epsilon": finetuned["epsilon_spent"],
+            **{key: finetuned[key] for key in ("delta", "accountant", "noise_multiplier", "sample_rate", "steps",
+                                               "trainable_params", "total_params")}}
+
+
+def stage_facts(results: dict[str, dict[str, Any]], commit: str) -> dict[str, Any]:
+    """Wall time of each stage, and the code each ran on (a stage done earlier keeps the commit it was computed
+    at)."""
+    return {"stage_wall_s": {name: results[name]["stage_wall_s"] for name in results},
+            "commit": "/".join(dict.fromkeys(results[name].get("commit", commit) for name in results))}
 
 
 # What may differ in a finished fine-tuning stage's config without changing its result (its folder, threads, how

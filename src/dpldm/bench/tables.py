@@ -11,6 +11,8 @@ def regenerate_tables(path: Path) -> dict[str, bool]:
     from dpldm.audit.table import MEMBERSHIP, WHITEBOX
     from dpldm.bench.ablation import ABLATION_TABLE
     from dpldm.bench.quality import QUALITY_TABLE
+    from dpldm.bench.text import TEXT_TABLE
     from dpldm.results import regenerate
 
-    return {table.name: regenerate(path, table) for table in (QUALITY_TABLE, ABLATION_TABLE, MEMBERSHIP, WHITEBOX)}
+    return {table.name: regenerate(path, table) for table in (QUALITY_TABLE, TEXT_TABLE, ABLATION_TABLE, MEMBERSHIP,
+                                                                  WHITEBOX)}

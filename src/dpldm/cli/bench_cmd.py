@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dpldm.cli.bench import ablation, dp_step, fid, quality, sample, tables
+from dpldm.cli.bench import ablation, dp_step, fid, quality, sample, tables, text
 from dpldm.cli.common import add_parser
 
 # Modules with register(subparsers), each adding one `dpldm bench NAME`, in the order `dpldm bench --help` lists them.
-BENCHES = (sample, dp_step, fid, quality, ablation, tables)
+BENCHES = (sample, dp_step, fid, quality, text, ablation, tables)
 
 
 def register(subparsers) -> None:
