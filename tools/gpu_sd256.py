@@ -4,7 +4,8 @@ The model is a random-weight one with SD 1.5's architecture (860M-parameter UNet
 written in the diffusers SD layout by ``dpldm.sd_folder.write_random_sd_folder``, or a real SD v1.x/v2.x-base folder
 given with --model. The private set is synthetic: coloured shapes at 256x256 with captions, written to a temporary
 captioned image folder. The steps run through `dpldm finetune`'s own code (``dpldm.finetune.stage.finetune``):
-latents cached once, bf16 autocast, virtual batches of --physical-batch, the paper's transformer blocks from 9 on.
+latents cached once, bf16 autocast, virtual batches of --physical-batch, the frozen ResNets checkpointed
+(train.gradient_checkpointing), the paper's transformer blocks from 9 on.
 Prints seconds per DP step (after the first), the peak GPU memory, and the sampling time.
 
     python tools/gpu_sd256.py                                  # random SD-1.5-sized model, 4 DP steps, batch 16
@@ -37,6 +38,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample-steps", type=int, default=25)
     p.add_argument("--device", default="cuda")
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
+    p.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
+                   help="keep the frozen ResNets' activations instead of recomputing them (more memory)")
     p.add_argument("--out", help="keep the run here (default: a temporary folder)")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
@@ -47,7 +50,8 @@ def plan_text(args: argparse.Namespace) -> str:
     return (f"would fine-tune {model} at {args.image_size}x{args.image_size} on {args.images} synthetic captioned "
             f"images: {args.steps} DP steps, expected batch {args.batch} in physical batches of "
             f"{args.physical_batch}, transformer blocks from {args.from_block}"
-            f"{f' (LoRA r={args.lora_rank})' if args.lora_rank else ''}, {args.precision} on {args.device}; then "
+            f"{f' (LoRA r={args.lora_rank})' if args.lora_rank else ''}, {args.precision} on {args.device}"
+            f"{', frozen ResNets checkpointed' if args.gradient_checkpointing else ''}; then "
             f"sample 2 prompts x 2 images with {args.sample_steps} DDIM steps, guidance 5")
 
 
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         "dp": {"epsilon": 10.0, "delta": 1e-5, "max_grad_norm": 1.0, "expected_batch_size": args.batch,
                "steps": args.steps, "max_physical_batch": args.physical_batch},
         "train": {"lr": 1e-4, "log_every": 1, "checkpoint_every": 10 ** 6, "device": args.device,
-                  "precision": args.precision},
+                  "precision": args.precision, "gradient_checkpointing": args.gradient_checkpointing},
         "budget": {"ledger": False}})
     cuda = args.device.startswith("cuda")
     if cuda:
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     sample_s = time.time() - began
     return {"model": str(args.model or f"random {args.preset}"), "image_size": args.image_size,
             "device": args.device, "precision": args.precision, "steps": args.steps, "batch": args.batch,
+            "gradient_checkpointing": args.gradient_checkpointing,
             "physical_batch": args.physical_batch, "trainable_params": summary["trainable_params"],
             "total_params": summary["total_params"], "s_per_dp_step": round(s_per_step, 3),
             "peak_gpu_gib_train": None if peak_train is None else round(peak_train, 2),
