@@ -59,6 +59,15 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
                         help="download a missing dataset from its official URL (checksummed)")
 
 
+def add_record_options(parser: argparse.ArgumentParser, what: str = "row") -> None:
+    """The options every benchmark that records results shares: where its ``what`` goes, not recording it, JSON
+    output, and the data root."""
+    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help=f"markdown file the {what} is written to")
+    parser.add_argument("--no-record", action="store_true", help=f"do not write the {what} to --benchmarks")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_data_root(parser)
+
+
 def finite_float(text: str) -> float:
     """argparse type: a finite number (NaN and inf refused, as they silently give NaN outputs)."""
     try:

@@ -13,7 +13,7 @@ from typing import Any
 from dpldm.bench.ablation import VARIANTS
 from dpldm.bench.quality import DATASETS, QualitySettings
 from dpldm.cli.bench.quality import check_args
-from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
+from dpldm.cli.common import add_clip_latents, add_parser, add_record_options
 from dpldm.errors import DpldmError
 
 
@@ -38,10 +38,7 @@ def register(subparsers) -> None:
                         help="classifier-free guidance scale")
     add_clip_latents(parser)
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
-    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file whose table is regenerated")
-    parser.add_argument("--no-record", action="store_true", help="do not write the table to --benchmarks")
-    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    add_data_root(parser)
+    add_record_options(parser, "table")
     parser.set_defaults(func=run)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dpldm.bench.quality import DATASETS, QualitySettings, default_classifiers
-from dpldm.cli.common import add_clip_latents, add_data_root, add_parser
+from dpldm.cli.common import add_clip_latents, add_parser, add_record_options
 from dpldm.errors import DpldmError
 
 
@@ -43,10 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--classifier-epochs", type=int, default=None, help="epochs (default: the recipe's)")
     parser.add_argument("--features", default=QualitySettings.features, choices=["onnx", "torchscript"],
                         help="TF-Inception backend")
-    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the row is written to")
-    parser.add_argument("--no-record", action="store_true", help="do not write the row to --benchmarks")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    add_data_root(parser)
+    add_record_options(parser)
     parser.set_defaults(func=run)
 
 

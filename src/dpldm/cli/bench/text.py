@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from dpldm.bench.text import DEFAULT_CONFIG, DEFAULT_PRETRAIN, TextSettings
-from dpldm.cli.common import add_data_root, add_parser
+from dpldm.cli.common import add_parser, add_record_options
 
 
 def register(subparsers) -> None:
@@ -43,10 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--fid-n", type=int, default=TextSettings.fid_n, help="images on each side of FID")
     parser.add_argument("--features", default=TextSettings.features, choices=["onnx", "torchscript"],
                         help="TF-Inception backend")
-    parser.add_argument("--benchmarks", default="BENCHMARKS.md", help="markdown file the row is written to")
-    parser.add_argument("--no-record", action="store_true", help="do not write the row to --benchmarks")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    add_data_root(parser)
+    add_record_options(parser)
     parser.set_defaults(func=run)
 
 
