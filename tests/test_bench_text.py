@@ -13,7 +13,8 @@ from dpldm.bench.text import TEXT_TABLE
 from dpldm.cli.main import main
 from dpldm.data.images import LabelledImages
 from dpldm.data.label_captions import HELDOUT_TEMPLATES, TEMPLATES
-from dpldm.evaluation.prompt_accuracy import prompt_accuracy
+from dpldm.errors import DpldmError
+from dpldm.evaluation.prompt_accuracy import prompt_accuracy, prompt_classes
 from test_bench_quality import PooledPixels
 from tiny_configs import tiny
 
@@ -70,6 +71,13 @@ def test_bench_text_runs_every_stage_records_its_row_and_resumes(tiny_text_model
     printed = capsys.readouterr()
     assert printed.err.count("done earlier") == 6 and json.loads(printed.out)["fid"] == result["fid"]
 
+    # `dpldm evaluate prompts` judges the same samples as the bench did (same judge, same images).
+    assert main(["evaluate", "prompts", "--synthetic", str(out / "samples.npz"), "--dataset", "digits",
+                 "--model", str(out / "finetune"), "--epochs", "1", "--json"]) == 0
+    judged = json.loads(capsys.readouterr().out)
+    assert judged["prompt_accuracy"] == result["prompt_accuracy"] and judged["prompt_classes"] == list(range(10))
+    assert "NOT differentially private" in judged["privacy"] and judged["judge"]["n_test"] > 0
+
 
 def test_bench_text_refuses_a_class_conditional_public_model(tiny_public_model, tmp_path, capsys, pooled_fid):
     assert main(["bench", "text", "--epsilon", "10", "--config", tiny("tiny_text_finetune"),
@@ -95,3 +103,13 @@ def test_prompt_accuracy_matches_a_loop_over_images():
     for k, template in enumerate(HELDOUT_TEMPLATES):
         mine = [h for i, h in enumerate(hits) if labels[i] == k]  # prompt k was made from template k
         assert got["by_template"][template] == round(100.0 * sum(mine) / len(mine), 1)
+
+
+def test_prompt_classes_are_read_from_the_class_words():
+    digits = tuple("0123456789")
+    assert prompt_classes(["a drawing of a thin handwritten seven", "this is a one", "Zero, bold"], digits) == [7, 1, 0]
+    with pytest.raises(DpldmError, match="names no class"):
+        prompt_classes(["a drawing of a cat"], digits)
+    with pytest.raises(DpldmError, match="more than one class"):
+        prompt_classes(["a seven next to a one"], digits)
+    assert prompt_classes(["a photo of a dark ankle boot"], ("Sandal", "Ankle boot", "Bag")) == [1]

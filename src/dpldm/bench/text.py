@@ -60,13 +60,13 @@ def run_text(settings: TextSettings, *, data_root: str | None = None, download: 
     """Run (or resume) every stage; returns the row's numbers. ``extractor``: FID features (default: Inception)."""
     from dpldm.config import load_config, resolve_config_path, to_dict
     from dpldm.data import load_dataset
-    from dpldm.data.label_captions import HELDOUT_TEMPLATES, heldout_prompts
+    from dpldm.data.label_captions import heldout_prompts
     from dpldm.evaluation.accuracy import AccuracyConfig, evaluate_accuracy
     from dpldm.evaluation.backends import inception_backend
     from dpldm.evaluation.fid_eval import evaluate_fid
-    from dpldm.evaluation.prompt_accuracy import judge_predictions, prompt_accuracy, train_judge
+    from dpldm.evaluation.prompt_accuracy import evaluate_prompts
     from dpldm.evaluation.sources import load_image_set
-    from dpldm.evaluation.split_binding import free_split_key, read_model_facts
+    from dpldm.evaluation.split_binding import read_model_facts
     from dpldm.finetune.stage import FinetuneConfig, finetune
     from dpldm.synthesis import SampleConfig, run_sampling
     from dpldm.training.pretrain import PretrainConfig, pretrain
@@ -129,17 +129,12 @@ def run_text(settings: TextSettings, *, data_root: str | None = None, download: 
                                  log=say if progress else None)
 
     def judged() -> dict[str, Any]:
-        key = free_split_key(synthetic=str(out / "samples_by_class.npz"), dataset=dataset,
-                             model=read_model_facts(model_dir), requested=None)
-        judge, record = train_judge(dataset, split_key=key, data_root=data_root, epochs=settings.classifier_epochs,
-                                    image_size=cfg.data.image_size)
-        write_json(private_dir(out) / "judge.json", record)  # its test accuracy: a non-DP statistic, kept private
-        samples = load_image_set(str(out / "samples.npz"))
-        pairs = prompt_pairs()
-        return {**prompt_accuracy(samples, [p for _, p in pairs], [y for y, _ in pairs],
-                                  judge_predictions(judge, samples.images, image_size=cfg.data.image_size),
-                                  templates=HELDOUT_TEMPLATES),
-                "privacy": record["privacy"]}
+        result, judge = evaluate_prompts(str(out / "samples.npz"), dataset=dataset, model=read_model_facts(model_dir),
+                                         data_root=data_root, epochs=settings.classifier_epochs)
+        write_json(private_dir(out) / "judge.json", judge)  # its test accuracy: a non-DP statistic, kept private
+        if result["prompt_classes"] != [y for y, _ in prompt_pairs()]:
+            raise DpldmError("the prompts' classes read from their words differ from the classes they were made for")
+        return result
 
     def fid() -> dict[str, Any]:
         features = extractor or inception_backend(settings.features, progress=progress)

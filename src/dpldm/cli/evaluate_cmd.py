@@ -16,10 +16,11 @@ SYNTHETIC_HELP = ("synthetic set: a .npz from `dpldm sample` (images + labels, o
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "evaluate", "Evaluate synthetic images: downstream accuracy, FID")
+    parser = add_parser(subparsers, "evaluate", "Evaluate synthetic images: downstream accuracy, FID, prompts")
     metrics = parser.add_subparsers(dest="metric", metavar="METRIC")
     _register_accuracy(metrics)
     _register_fid(metrics)
+    _register_prompts(metrics)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -86,6 +87,35 @@ def _register_fid(metrics) -> None:
                         "resized as for training): e.g. a public model's 28x28 grey samples against "
                         "--dataset tiny_imagenet32 --split val")
     parser.set_defaults(func=_fid)
+
+
+def _register_prompts(metrics) -> None:
+    parser = add_parser(metrics, "prompts", "Prompt accuracy of a text model's samples (a judge trained on real data)",
+                        description="For samples drawn from prompts that name classes of a labelled dataset "
+                        "(`dpldm sample --prompts`, e.g. 'a drawing of a bold handwritten seven'): a CNN judge "
+                        "trained on the dataset's train split (minus the private validation split the generator "
+                        "held out, read from --model) classifies every image; prompt accuracy is the share of "
+                        "images showing their prompt's class, overall, per class and per held-out template. NOT "
+                        "differentially private (the judge reads the private data): a diagnostic like FID.")
+    _common(parser)
+    parser.add_argument("--model", required=True, default=argparse.SUPPRESS,
+                        help="the generator of --synthetic (model folder, fine-tuning run folder or shipped name)")
+    parser.add_argument("--epochs", type=int, default=None, help="judge training epochs; None: the CNN's own")
+    parser.set_defaults(func=_prompts)
+
+
+def _prompts(args: argparse.Namespace) -> int:
+    from dpldm.evaluation.prompt_accuracy import evaluate_prompts
+    from dpldm.evaluation.split_binding import read_model_facts
+
+    result, judge = evaluate_prompts(args.synthetic, dataset=args.dataset, model=read_model_facts(args.model),
+                                     data_root=args.data_root, epochs=args.epochs)
+    result = {**result, "judge": judge}
+    worst = min(result["by_class"], key=result["by_class"].get)
+    _emit(args, result, f"prompt accuracy {result['prompt_accuracy']:.2f}% of {result['n_images']} images "
+                        f"(lowest class {worst}: {result['by_class'][worst]:.1f}%); judge test accuracy "
+                        f"{judge['test_accuracy']:.2f}%\n{result['privacy']}")
+    return 0
 
 
 def _fid(args: argparse.Namespace) -> int:

@@ -9,16 +9,22 @@ trusted) is returned under ``judge`` for the caller to keep with the run's priva
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from dpldm.data import LabelledImages, prepare
+from dpldm.data import LabelledImages, load_dataset, prepare
+from dpldm.data.label_captions import HELDOUT_TEMPLATES, class_words
+from dpldm.errors import DpldmError
 from dpldm.evaluation.accuracy import AccuracyConfig, make_splits, to_tensors
 from dpldm.evaluation.classifier_training import LabelledTensors, train_and_score
 from dpldm.evaluation.classifiers import CLASSIFIERS
+from dpldm.evaluation.sources import load_image_set
+from dpldm.evaluation.split_binding import free_split_key
 
 NOT_PRIVATE = ("NOT differentially private: the judge was trained on the private train split (minus the validation "
                "split) without DP; a diagnostic like FID, not part of the DP release")
@@ -77,3 +83,40 @@ def prompt_accuracy(samples: LabelledImages, prompts: Sequence[str], prompt_clas
 def fixed_words(template: str) -> list[str]:
     """The words of a caption template that are not placeholders: 'a drawing of a {adj} {name}' -> drawing, of."""
     return [w for w in template.replace(",", " ").split() if "{" not in w and len(w) > 2]
+
+
+def prompt_classes(prompts: Sequence[str], class_names: Sequence[str]) -> list[int]:
+    """The class each prompt names, found by the words ``label_captions`` captions the classes with ("seven",
+    "letter k", "ankle boot"); a prompt naming no class or several is an error."""
+    words, _ = class_words(tuple(class_names))
+    classes = []
+    for prompt in prompts:
+        found = [c for c, word in enumerate(words) if re.search(rf"\b{re.escape(word)}\b", prompt.lower())]
+        if len(found) != 1:
+            raise DpldmError(f"prompt {prompt!r} names {'no' if not found else 'more than one'} class of the "
+                             f"dataset (its classes are called {', '.join(words[:6])}{', ...' if len(words) > 6 else ''})")
+        classes.append(found[0])
+    return classes
+
+
+def evaluate_prompts(synthetic: str, *, dataset: str, model: dict[str, Any] | None, data_root: str | None = None,
+                     epochs: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Prompt accuracy of a text model's samples (a `dpldm sample --prompts` .npz: label i is prompt i, the
+    prompts stored as its class names) on the labelled ``dataset`` -> (result, the judge's record). ``model``: the
+    generator's model.json facts, to keep its fine-tuning's validation split out of the judge as evaluation does.
+    Both are NOT differentially private (see the module's docstring)."""
+    with np.load(Path(synthetic)) as archive:
+        if "class_names" not in archive.files:
+            raise DpldmError(f"{synthetic}: no class_names (the prompts); sample it with `dpldm sample --prompts`")
+        prompts = [str(p) for p in archive["class_names"]]
+    samples = load_image_set(synthetic)
+    if samples.labels.max() >= len(prompts):
+        raise DpldmError(f"{synthetic}: labels up to {samples.labels.max()} but {len(prompts)} prompts")
+    classes = prompt_classes(prompts, load_dataset(dataset, "test", root=data_root).class_names)
+    key = free_split_key(synthetic=synthetic, dataset=dataset, model=model, requested=None)
+    size = samples.images.shape[1]
+    judge, record = train_judge(dataset, split_key=key, data_root=data_root, epochs=epochs, image_size=size)
+    scores = prompt_accuracy(samples, prompts, classes, judge_predictions(judge, samples.images, image_size=size),
+                             templates=HELDOUT_TEMPLATES)
+    return {"metric": "prompt_accuracy", "synthetic": synthetic, "dataset": dataset, **scores,
+            "prompts": prompts, "prompt_classes": classes, "privacy": NOT_PRIVATE}, record
