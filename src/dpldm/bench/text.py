@@ -86,6 +86,7 @@ def run_text(settings: TextSettings, *, data_root: str | None = None, download: 
 
     def class_names() -> tuple[str, ...]:  # the private set's classes, which the prompts name (public: their names)
         return load_dataset(dataset, "test", root=data_root).class_names
+
     model_dir = out / "finetune" / "model"
     pretrain_cfg = None
     if not (Path(cfg.public_model) / "model.json").is_file() and settings.pretrain_config is not None:
