@@ -20,4 +20,5 @@ def test_a_shipped_model_matches_its_manifest_and_loads(name):
 
 
 def test_the_demo_and_bench_public_models_are_shipped():
-    assert {"omniglot", "tiny_imagenet", "tiny_imagenet32", "glyphs", "glyphs8"} <= set(bundled_models())
+    assert {"omniglot", "tiny_imagenet", "tiny_imagenet32", "glyphs", "glyphs8", "glyphs8_text"} <= set(bundled_models())
+    assert resolve_model("glyphs8_text").text  # the text benchmark's public model

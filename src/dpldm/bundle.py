@@ -251,7 +251,7 @@ def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtyp
     files, encoder = {}, {}
     if model.text:
         digest = state_digest(encoder_state(model.denoiser))
-        from_source = dtype == torch.float32 and digest == source_encoder_digest(model.conditioning)
+        from_source = digest == source_encoder_digest(model.conditioning)  # whatever dtype the rest is saved in
         encoder = {"text_encoder_weights": {"from": "source" if from_source else "bundled", "sha256": digest}}
     for name, module in (("autoencoder", model.vae), ("denoiser", model.denoiser)):
         skip = TEXT_ENCODER_PREFIX if name == "denoiser" and encoder and encoder["text_encoder_weights"]["from"] == \

@@ -1,8 +1,8 @@
 """The text-conditional benchmark (`dpldm bench text`): DP fine-tuning from a public TEXT model on captioned private
 images, sampling from held-out prompts, and what the images are worth.
 
-Stages, each resumable as in ``dpldm.bench.quality``: public (pretrain the public text model when its folder is
-missing; public data only) -> finetune (DP-SGD on the private set captioned from its labels: attention blocks and
+Stages, each resumable as in ``dpldm.bench.quality``: public (the shipped ``glyphs8_text`` by default; a public model
+folder that is missing is pretrained first by ``pretrain_config``, on public data only) -> finetune (DP-SGD on the private set captioned from its labels: attention blocks and
 the text projector) -> sample (``prompts_per_class`` prompts of each class from the HELD-OUT templates, which no
 training caption used; ``n_per_prompt`` images each) -> accuracy (the downstream classifier trained on the images
 labelled by their prompt's class, one epoch chosen on the private validation split: DP, as in the quality rows) ->
@@ -42,8 +42,8 @@ class TextSettings:
     out: Path
     config: str = DEFAULT_CONFIG  # fine-tuning config (captioned private data; names the public text model)
     overrides: list[str] = field(default_factory=list)  # --set for the fine-tuning config
-    # Pretraining config that makes the public model when the fine-tuning config's public_model folder is missing
-    # (None: a missing public model is an error).
+    # Pretraining config that makes the public model when the fine-tuning config's public_model is a folder that is
+    # missing (None: a missing public model is an error); a shipped model's name is never pretrained.
     pretrain_config: str | None = DEFAULT_PRETRAIN
     prompts_per_class: int = 3  # held-out prompts of each class (one per held-out template)
     n_per_prompt: int = 100
@@ -68,6 +68,7 @@ def run_text(settings: TextSettings, *, data_root: str | None = None, download: 
     from dpldm.evaluation.sources import load_image_set
     from dpldm.evaluation.split_binding import read_model_facts
     from dpldm.finetune.stage import FinetuneConfig, finetune
+    from dpldm.public_models import bundled_models
     from dpldm.synthesis import SampleConfig, run_sampling
     from dpldm.training.pretrain import PretrainConfig, pretrain
 
@@ -89,7 +90,8 @@ def run_text(settings: TextSettings, *, data_root: str | None = None, download: 
 
     model_dir = out / "finetune" / "model"
     pretrain_cfg = None
-    if not (Path(cfg.public_model) / "model.json").is_file() and settings.pretrain_config is not None:
+    missing = not (Path(cfg.public_model) / "model.json").is_file() and str(cfg.public_model) not in bundled_models()
+    if missing and settings.pretrain_config is not None:
         pretrain_cfg = load_config(PretrainConfig, resolve_config_path(settings.pretrain_config), [])
         if Path(pretrain_cfg.out_dir) / "model" != Path(cfg.public_model):
             raise DpldmError(f"{settings.pretrain_config} makes {pretrain_cfg.out_dir}/model, but the fine-tuning "
