@@ -125,3 +125,22 @@ def test_the_cnn_resizes_small_images_up_to_its_input_size(tmp_path: Path) -> No
     config = AccuracyConfig(selection="synthetic-val", epochs=1)
     result = evaluate_accuracy(str(synthetic), dataset="digits", config=config)
     assert 0.0 <= result["test_accuracy"] <= 100.0 and result["selected"]["classifier"] == "cnn"
+
+
+def test_weight_ema_warms_up_then_follows_its_decay():
+    """WeightEma against a plain loop: shadow_n = d_n * shadow_{n-1} + (1 - d_n) * w_n, d_n = min(d, (1+n)/(10+n))."""
+    from dpldm.evaluation.classifier_training import WeightEma
+
+    model = torch.nn.Linear(3, 2)
+    ema = WeightEma(model, decay=0.9)
+    expected = [p.detach().clone() for p in model.parameters()]
+    for n in range(30):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(model)
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters())]
+    for got, want in zip(ema.shadow.parameters(), expected):
+        torch.testing.assert_close(got, want)
+    assert ema.updates == 30

@@ -40,18 +40,25 @@ class EpochScores:
 
 
 class WeightEma:
-    """Exponential moving average of a model's parameters (buffers such as BN statistics are copied live)."""
+    """Exponential moving average of a model's parameters (buffers such as BN statistics are copied live).
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates (TensorFlow's ExponentialMovingAverage with
+    num_updates): without it, a 0.999 average over the 780 steps of 10 epochs on 10,000 images still held
+    0.999^780 = 46% of the random initial weights, and its ResNet-20 predicted one class (10% on CIFAR-10)."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
+        self.updates = 0
         self.shadow = copy.deepcopy(model).eval()
         for p in self.shadow.parameters():
             p.requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
         for s, p in zip(self.shadow.parameters(), model.parameters()):
-            s.lerp_(p, 1.0 - self.decay)
+            s.lerp_(p, 1.0 - decay)
         for s, b in zip(self.shadow.buffers(), model.buffers()):
             s.copy_(b)
 
