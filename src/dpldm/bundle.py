@@ -248,14 +248,13 @@ def source_encoder_digest(conditioning: ConditioningConfig) -> str:
 def save_bundle(folder: str | Path, model: LatentDiffusion, *, dtype: torch.dtype = torch.float32) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    files, encoder = {}, {}
+    files, encoder, from_source = {}, {}, False
     if model.text:
         digest = state_digest(encoder_state(model.denoiser))
         from_source = digest == source_encoder_digest(model.conditioning)  # whatever dtype the rest is saved in
         encoder = {"text_encoder_weights": {"from": "source" if from_source else "bundled", "sha256": digest}}
     for name, module in (("autoencoder", model.vae), ("denoiser", model.denoiser)):
-        skip = TEXT_ENCODER_PREFIX if name == "denoiser" and encoder and encoder["text_encoder_weights"]["from"] == \
-            "source" else None
+        skip = TEXT_ENCODER_PREFIX if name == "denoiser" and from_source else None
         files[f"{name}.safetensors"] = write_weights(folder / f"{name}.safetensors", module, dtype, skip=skip)
     if model.public_hashes is not None:
         files[PUBLIC_HASHES] = write_hashes(folder / PUBLIC_HASHES, model.public_hashes)
