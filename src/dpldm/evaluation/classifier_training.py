@@ -43,8 +43,8 @@ class WeightEma:
     """Exponential moving average of a model's parameters (buffers such as BN statistics are copied live).
 
     The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates (TensorFlow's ExponentialMovingAverage with
-    num_updates): without it, a 0.999 average over the 780 steps of 10 epochs on 10,000 images still held
-    0.999^780 = 46% of the random initial weights, and its ResNet-20 predicted one class (10% on CIFAR-10)."""
+    num_updates): without it, a short run on a small synthetic set evaluates mostly its random start (a 0.999
+    average keeps 0.999^780 = 46% of it after the 780 steps of 10 epochs on 10,000 images; BENCHMARKS.md)."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
