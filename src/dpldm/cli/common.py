@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from dpldm.config import dump_yaml, load_config, resolve_config_path, to_dict
 
@@ -66,6 +68,19 @@ def add_record_options(parser: argparse.ArgumentParser, what: str = "row") -> No
     parser.add_argument("--no-record", action="store_true", help=f"do not write the {what} to --benchmarks")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_data_root(parser)
+
+
+def run_and_record(args: argparse.Namespace, run: Callable[..., dict[str, Any]],
+                   record: Callable[[Path, dict[str, Any]], Any], summary: Callable[[dict[str, Any]], str]) -> int:
+    """The tail of a benchmark that records a row: ``run(say=, command=)`` with progress on stderr under --json,
+    the row recorded in --benchmarks unless --no-record, then the result printed (JSON, or ``summary``)."""
+    say = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    result = run(say=say, command="dpldm " + shlex.join(sys.argv[1:]))
+    if not args.no_record:
+        record(Path(args.benchmarks), result)
+        say(f"row written to {args.benchmarks}")
+    print(json.dumps(result, indent=2) if args.json else summary(result))
+    return 0
 
 
 def finite_float(text: str) -> float:

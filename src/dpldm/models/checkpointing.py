@@ -1,11 +1,12 @@
 """Gradient checkpointing of a diffusers UNet's FROZEN ResNet blocks, for fine-tuning at 256x256 in less memory.
 
 diffusers' own switch (``enable_gradient_checkpointing``) recomputes, in the backward pass, the ResNets of each
-UNet block and the transformer blocks inside each ``Transformer2DModel``. Recomputing a module runs its forward hooks
-a second time, and per-example gradient hooks (opacus, or any hook that records a module's inputs) must see each
-trained module's forward exactly once per backward. So only blocks whose checkpointed part (its ``resnets``) has no
-trained parameter keep the switch: with the attention-only fine-tuning of DP-LDM these are the ResNets, which hold
-most of the activation memory at high resolution; the trained transformer blocks run as usual. The gradients are
+UNet block and the transformer blocks inside each ``Transformer2DModel``. Per-example gradient hooks (opacus, or any
+hook that records a module's inputs) must pair each trained module's backward with exactly one recorded forward;
+whether a recomputed module's hooks run again is up to torch's checkpoint implementation, so a trained module is
+never recomputed here. Only blocks whose checkpointed part (its ``resnets``) has no trained parameter keep the
+switch: with the attention-only fine-tuning of DP-LDM these are the ResNets, which hold most of the activation
+memory at high resolution; the trained transformer blocks run as usual. The gradients are
 the same as without checkpointing (tested against the plain backward, per example).
 """
 

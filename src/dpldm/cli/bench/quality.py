@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dpldm.bench.quality import DATASETS, QualitySettings, default_classifiers
-from dpldm.cli.common import add_clip_latents, add_parser, add_record_options
+from dpldm.cli.common import add_clip_latents, add_parser, add_record_options, run_and_record
 from dpldm.errors import DpldmError
 
 
@@ -69,14 +67,8 @@ def run(args: argparse.Namespace) -> int:
                                classifiers=tuple(args.classifiers or default_classifiers(args.dataset)),
                                classifier_epochs=args.classifier_epochs,
                                features=args.features)
-    say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    result = run_quality(settings, data_root=args.data_root, download=args.download, say=say,
-                         command="dpldm " + shlex.join(sys.argv[1:]))
-    if not args.no_record:
-        record_row(Path(args.benchmarks), result)
-        say(f"row written to {args.benchmarks}")
-    print(json.dumps(result, indent=2) if args.json else summary_line(result))
-    return 0
+    run = partial(run_quality, settings, data_root=args.data_root, download=args.download)
+    return run_and_record(args, run, record_row, summary_line)
 
 
 def summary_line(result: dict[str, Any]) -> str:

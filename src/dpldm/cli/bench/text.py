@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
+from functools import partial
 from pathlib import Path
 
 from dpldm.bench.text import DEFAULT_CONFIG, DEFAULT_PRETRAIN, TextSettings
-from dpldm.cli.common import add_parser, add_record_options
+from dpldm.cli.common import add_parser, add_record_options, run_and_record
 
 
 def register(subparsers) -> None:
@@ -57,11 +55,5 @@ def run(args: argparse.Namespace) -> int:
                             prompts_per_class=args.prompts_per_class, n_per_prompt=args.n_per_prompt,
                             sampler=args.sampler, sample_steps=args.sample_steps, guidance=args.guidance,
                             classifier_epochs=args.classifier_epochs, fid_n=args.fid_n, features=args.features)
-    say = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    result = run_text(settings, data_root=args.data_root, download=args.download, say=say,
-                      command="dpldm " + shlex.join(sys.argv[1:]))
-    if not args.no_record:
-        record_row(Path(args.benchmarks), result)
-        say(f"row written to {args.benchmarks}")
-    print(json.dumps(result, indent=2) if args.json else summary_line(result))
-    return 0
+    run = partial(run_text, settings, data_root=args.data_root, download=args.download)
+    return run_and_record(args, run, record_row, summary_line)
