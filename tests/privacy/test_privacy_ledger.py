@@ -72,7 +72,7 @@ def test_facts_are_immutable_and_name_the_guarantee():
                     "delta": 1e-5, "epsilon": ledger.epsilon(), "target_epsilon": 3.0,
                     "neighbouring_relation": "add/remove one", "sampling": "Poisson",
                     "libraries": {"opacus": data["libraries"]["opacus"]}, "secret_randomness": None,
-                    "note": None}
+                    "note": None, "prior": []}
     assert isinstance(facts, PrivacyFacts) and data["libraries"]["opacus"].startswith("1.")
 
 

@@ -157,6 +157,9 @@ def _ledger(args: argparse.Namespace) -> int:
         if e.kind == "dpsgd":
             what_ = (f"DP-SGD sigma {e.noise_multiplier:.6g}, q {e.sample_rate:.6g}, {e.steps} steps: epsilon "
                      f"{e.epsilon:.4g} at delta {e.delta:g} ({e.accountant})")
+        elif e.kind == "gaussian":
+            what_ = (f"Gaussian sigma {e.noise_multiplier:.6g} ({e.mechanism}): epsilon {e.epsilon:.4g} at delta "
+                     f"{e.delta:g} ({e.accountant})")
         else:
             what_ = f"selection ({e.mechanism}): epsilon {e.epsilon:g}"
         flag = " [budget.override]" if e.override else ""
@@ -165,7 +168,8 @@ def _ledger(args: argparse.Namespace) -> int:
         return 0
     how = []
     if total.accountant is not None:
-        how.append(f"DP-SGD runs composed in the {total.accountant} accountant: {total.dpsgd_epsilon:.4g}")
+        how.append(f"DP-SGD and Gaussian events composed in the {total.accountant} accountant: "
+                   f"{total.dpsgd_epsilon:.4g}")
     if total.pure_epsilon:
         how.append(f"selections added: {total.pure_epsilon:g}")
     print(f"total: epsilon {total.epsilon:.4g} at delta {total.delta:g} ({'; '.join(how)})")

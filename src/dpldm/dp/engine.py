@@ -30,6 +30,7 @@ covered by the privacy guarantee, and are not reported.
 
 from __future__ import annotations
 
+import json
 import secrets
 import warnings
 from dataclasses import asdict, replace
@@ -107,7 +108,7 @@ class DPSGDEngine:
                                       random=sampler_random)
         self.loss_generator = torch.Generator(device).manual_seed(loss_seed)  # the loss's (t, noise) draws
         self.ledger = PrivacyLedger(accountant=self.plan.accountant, noise_multiplier=self.plan.noise_multiplier,
-                                    sample_rate=self.plan.sample_rate, delta=self.plan.delta)
+                                    sample_rate=self.plan.sample_rate, delta=self.plan.delta, prior=self.plan.prior)
 
     @property
     def steps_done(self) -> int:
@@ -167,8 +168,10 @@ class DPSGDEngine:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["plan"] != asdict(self.plan):
-            changed = sorted(k for k, v in asdict(self.plan).items() if state["plan"].get(k) != v)
+        # As JSON values (tuples and lists alike); a checkpoint from before prior mechanisms had none.
+        saved, mine = json.loads(json.dumps({"prior": [], **state["plan"]})), json.loads(json.dumps(asdict(self.plan)))
+        if saved != mine:
+            changed = sorted(k for k, v in mine.items() if saved.get(k) != v)
             raise DpldmError(f"cannot resume: the DP plan changed ({', '.join(changed)}); resume with the same "
                              f"DP config and data")
         saved_secret = state["noise"].get("secret", False)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dpldm.dp.config import DPConfig
 from dpldm.errors import DpldmError
-from dpldm.privacy.accountant import calibrate_noise, epsilon, steps_for_epochs
+from dpldm.privacy.accountant import Mechanism, calibrate_noise, composed_epsilon, epsilon, steps_for_epochs
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,10 @@ class DPPlan:
     delta: float
     accountant: str
     target_epsilon: float | None  # the budget; ``epsilon`` <= ``target_epsilon`` whenever it is set
-    epsilon: float  # spent after ``steps`` steps
+    epsilon: float  # spent after ``steps`` steps (composed with ``prior``)
+    # Mechanisms run before on the same data whose output the run starts from (``dpldm.privacy.ledger``); the target
+    # and ``epsilon`` are for all of them and the run composed.
+    prior: tuple[tuple[float, float, int], ...] = ()
 
 
 def check_delta_for_dataset(config: DPConfig, dataset_size: int) -> None:
@@ -33,8 +36,9 @@ def check_delta_for_dataset(config: DPConfig, dataset_size: int) -> None:
                          f"meets it); lower dp.delta, or set dp.allow_large_delta: true to accept it")
 
 
-def make_plan(config: DPConfig, *, dataset_size: int) -> DPPlan:
-    """Resolve q, the number of steps and sigma (calibrated to the target when not given) for ``dataset_size``."""
+def make_plan(config: DPConfig, *, dataset_size: int, prior: tuple[Mechanism, ...] = ()) -> DPPlan:
+    """Resolve q, the number of steps and sigma (calibrated to the target when not given) for ``dataset_size``;
+    with ``prior`` mechanisms on the same data, the target is for them and the run composed."""
     config.validate()
     if dataset_size < 1:
         raise DpldmError(f"the private dataset is empty (dataset_size={dataset_size})")
@@ -49,12 +53,18 @@ def make_plan(config: DPConfig, *, dataset_size: int) -> DPPlan:
         steps = steps_for_epochs(epochs=config.epochs, sample_rate=sample_rate)
     common = dict(sample_rate=sample_rate, steps=steps, delta=config.delta, accountant=config.accountant)
     sigma = config.noise_multiplier
+    prior = tuple((float(s), float(q), int(t)) for s, q, t in prior)
     if sigma is None:
-        sigma = calibrate_noise(target_epsilon=config.epsilon, **common)
-    spent = epsilon(noise_multiplier=sigma, **common)
+        sigma = calibrate_noise(target_epsilon=config.epsilon, prior=prior, **common)
+    if prior:
+        spent = composed_epsilon([*prior, (sigma, sample_rate, steps)], delta=config.delta,
+                                 accountant=config.accountant)
+    else:
+        spent = epsilon(noise_multiplier=sigma, **common)
     if config.epsilon is not None and spent > config.epsilon:
         raise DpldmError(f"noise_multiplier {sigma} spends epsilon {spent:.4f} over {steps} steps, more than the "
                          f"target {config.epsilon}; raise it, or set it to null to calibrate")
     return DPPlan(noise_multiplier=sigma, sample_rate=sample_rate, steps=steps,
                   expected_batch_size=config.expected_batch_size, max_grad_norm=config.max_grad_norm,
-                  delta=config.delta, accountant=config.accountant, target_epsilon=config.epsilon, epsilon=spent)
+                  delta=config.delta, accountant=config.accountant, target_epsilon=config.epsilon, epsilon=spent,
+                  prior=prior)

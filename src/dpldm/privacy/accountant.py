@@ -20,12 +20,16 @@ import importlib.metadata
 import math
 import numbers
 import typing
+import warnings
 from typing import Literal
 
 from dpldm.errors import DpldmError
 
 Accountant = Literal["rdp", "prv", "pld"]
 ACCOUNTANTS: tuple[str, ...] = typing.get_args(Accountant)
+Mechanism = tuple[float, float, int]
+"""(noise_multiplier, sample_rate, steps): ``steps`` Poisson-sampled Gaussian steps. A Gaussian mechanism of
+L2-sensitivity 1 applied once to the whole dataset (a noisy histogram, ``dpldm.dp.histogram``) is (sigma, 1.0, 1)."""
 
 # Calibration searches sigma in [_SIGMA_MIN, _SIGMA_MAX]; outside it no target is reached in practice.
 _SIGMA_MIN = 1e-3
@@ -125,7 +129,10 @@ def _opacus_epsilon(accountant: str, noise_multiplier: float, sample_rate: float
     tracker = RDPAccountant() if accountant == "rdp" else PRVAccountant()
     # The accountant's own state format: one (sigma, q, number of steps) entry of its history.
     tracker.load_state_dict({"history": [(noise_multiplier, sample_rate, steps)], "mechanism": tracker.mechanism()})
-    return tracker.get_epsilon(delta=delta)
+    with warnings.catch_warnings():
+        # PRV at q = 1 (a Gaussian mechanism on the whole data) takes log(0) on a branch it then discards.
+        warnings.filterwarnings("ignore", "divide by zero encountered in log", RuntimeWarning)
+        return tracker.get_epsilon(delta=delta)
 
 
 def _pld_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
@@ -157,6 +164,12 @@ def composed_epsilon(history: list[tuple[float, float, int]], *, delta: float, a
     if len(entries) == 1:
         return epsilon(noise_multiplier=entries[0][0], sample_rate=entries[0][1], steps=entries[0][2], delta=delta,
                        accountant=accountant)
+    return _composed(entries, float(delta), accountant)
+
+
+@functools.lru_cache(maxsize=1024)
+def _composed(entries: tuple[Mechanism, ...], delta: float, accountant: str) -> float:
+    """The library call of ``composed_epsilon``, cached as ``_epsilon`` (a run's ledger asks it at every log line)."""
     if accountant == "prv" and min(sigma for sigma, _, _ in entries) < _PRV_SIGMA_MIN:
         raise AccountingFailure(f"the prv accountant needs tens of GB below sigma={_PRV_SIGMA_MIN}; use the rdp or "
                                 f"pld accountant")
@@ -175,7 +188,10 @@ def composed_epsilon(history: list[tuple[float, float, int]], *, delta: float, a
 
             opacus_tracker = RDPAccountant() if accountant == "rdp" else PRVAccountant()
             opacus_tracker.load_state_dict({"history": list(entries), "mechanism": opacus_tracker.mechanism()})
-            value = opacus_tracker.get_epsilon(delta=delta)
+            with warnings.catch_warnings():
+                # PRV at q = 1 (a Gaussian mechanism on the whole data) takes log(0) on a branch it then discards.
+                warnings.filterwarnings("ignore", "divide by zero encountered in log", RuntimeWarning)
+                value = opacus_tracker.get_epsilon(delta=delta)
     except (ArithmeticError, MemoryError, RuntimeError, ValueError) as err:
         raise AccountingFailure(f"the {accountant} accountant cannot compose {len(entries)} runs "
                                 f"({type(err).__name__}); try the rdp accountant") from None
@@ -185,8 +201,11 @@ def composed_epsilon(history: list[tuple[float, float, int]], *, delta: float, a
 
 
 def calibrate_noise(*, target_epsilon: float, sample_rate: float, steps: int, delta: float,
-                    accountant: Accountant, tol: float = 1e-4) -> float:
+                    accountant: Accountant, tol: float = 1e-4, prior: tuple[Mechanism, ...] = ()) -> float:
     """The smallest noise multiplier (to within ``tol``) whose epsilon is at most ``target_epsilon``.
+
+    ``prior``: mechanisms already run on the same data (e.g. a DP choice of public classes); the target is then
+    for all of them composed with the run inside the one accountant (``composed_epsilon``).
 
     Bisection on the library's own epsilon. Invariant: ``high`` has been evaluated and is feasible
     (epsilon <= target), so the returned sigma is guaranteed to meet the target under this accountant, even where
@@ -202,8 +221,17 @@ def calibrate_noise(*, target_epsilon: float, sample_rate: float, steps: int, de
     if not tol > 0.0:
         raise DpldmError(f"calibration tolerance must be positive, got {tol}")
 
+    prior = tuple((float(s), float(q), int(t)) for s, q, t in prior)
+    if prior and composed_epsilon(list(prior), delta=delta, accountant=accountant) >= target_epsilon:
+        raise DpldmError(f"the mechanisms run before on this data already spend epsilon "
+                         f"{composed_epsilon(list(prior), delta=delta, accountant=accountant):.4g} >= the target "
+                         f"{target_epsilon} at delta {delta:g}; raise the target")
+
     def feasible(sigma: float) -> bool:
         try:
+            if prior:
+                return composed_epsilon([*prior, (sigma, sample_rate, steps)], delta=delta,
+                                        accountant=accountant) <= target_epsilon
             return _epsilon(accountant, sigma, float(sample_rate), int(steps), float(delta)) <= target_epsilon
         except AccountingFailure:
             return False
@@ -214,7 +242,7 @@ def calibrate_noise(*, target_epsilon: float, sample_rate: float, steps: int, de
     if accountant != "rdp":
         try:
             high = calibrate_noise(target_epsilon=target_epsilon, sample_rate=sample_rate, steps=steps, delta=delta,
-                                   accountant="rdp", tol=tol)
+                                   accountant="rdp", tol=tol, prior=prior)
         except DpldmError:
             pass
     while not feasible(high):

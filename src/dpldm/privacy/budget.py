@@ -6,8 +6,9 @@ records share one ledger whatever they are called. The ledger is one JSONL file 
 lines are only ever appended, under a file lock, so concurrent runs on one set see each other's events.
 
 Composition (what ``compose`` reports):
-- the DP-SGD events (Poisson-sampled Gaussian, each (sigma, q, steps)) are composed inside ONE accountant, never by
-  adding their epsilons: the accountant all of them were run with (opacus PRV or RDP, or dp-accounting PLD), or
+- the DP-SGD events (Poisson-sampled Gaussian, each (sigma, q, steps)) and the Gaussian events (one Gaussian
+  mechanism on the whole set, (sigma, 1, 1): the noisy histogram of ``dpldm select-public``) are composed inside ONE
+  accountant, never by adding their epsilons: the accountant all of them were run with (opacus PRV or RDP, or dp-accounting PLD), or
   dp-accounting's PLD when they differ. With one event, the total is that run's own epsilon;
 - a private-validation selection is one report-noisy-max with Laplace(1/epsilon) noise, an epsilon-DP (pure)
   mechanism but not a Laplace mechanism, and dp-accounting has no add/remove-one event for a generic pure-DP
@@ -15,7 +16,7 @@ Composition (what ``compose`` reports):
   events are composed by basic composition: (eps_G, delta) then (eps_1, 0), ... is (eps_G + eps_1 + ..., delta).
   This counts the selection sequentially, which is conservative: its validation records are disjoint from the
   generator's training records, where parallel composition would give a max instead of a sum;
-- the total's delta: the events' common delta, or the SUM of the DP-SGD events' deltas when they differ (by basic
+- the total's delta: the events' common delta, or the SUM of the accounted events' deltas when they differ (by basic
   composition no smaller delta is promised); a caller may ask for another delta.
 
 A run charges the ledger once, at its start, for its whole plan (all its planned steps): an interrupted run that is
@@ -44,7 +45,8 @@ from dpldm.config import ConfigError
 from dpldm.errors import DpldmError
 from dpldm.privacy.accountant import ACCOUNTANTS, composed_epsilon
 
-EventKind = Literal["dpsgd", "selection"]
+EventKind = Literal["dpsgd", "selection", "gaussian"]
+ACCOUNTED = ("dpsgd", "gaussian")  # the kinds composed inside the accountant
 KEY = re.compile(r"[0-9a-f]{64}")  # a sha256 in hex, as ``dpldm.data.dataset_key`` makes
 RUN_RECORD = "ledger.json"  # in a run's private/: its run id and ledger (the key is private)
 LEDGER_NOTICE = """\
@@ -84,8 +86,9 @@ def ledger_dir(configured: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class PrivacyEvent:
-    """One DP release from the private set. dpsgd: ``steps`` Poisson-sampled Gaussian steps; selection: one
-    epsilon-DP report-noisy-max (sigma, q and steps None, delta 0)."""
+    """One DP release from the private set. dpsgd: ``steps`` Poisson-sampled Gaussian steps; gaussian: one Gaussian
+    mechanism of L2-sensitivity 1 on the whole set (q 1, one step); selection: one epsilon-DP report-noisy-max
+    (sigma, q and steps None, delta 0)."""
 
     kind: EventKind
     epsilon: float  # the event's own epsilon at its delta, as its run stated it (shown; not what composes)
@@ -109,6 +112,13 @@ class PrivacyEvent:
                             **({"run_id": run_id} if run_id else {}))
 
     @staticmethod
+    def gaussian(*, noise_multiplier: float, delta: float, accountant: str, epsilon: float, run: str | os.PathLike,
+                 mechanism: str) -> PrivacyEvent:
+        return PrivacyEvent(kind="gaussian", epsilon=float(epsilon), delta=float(delta), accountant=accountant,
+                            noise_multiplier=float(noise_multiplier), sample_rate=1.0, steps=1,
+                            run=str(Path(run).resolve()), mechanism=mechanism)
+
+    @staticmethod
     def selection(*, epsilon: float, run: str) -> PrivacyEvent:
         return PrivacyEvent(kind="selection", epsilon=float(epsilon), delta=0.0, run=run,
                             mechanism=SELECTION_MECHANISM)
@@ -126,11 +136,11 @@ class PrivacyEvent:
         if values.get("epsilon") == "inf":
             values["epsilon"] = math.inf
         event = PrivacyEvent(**values)
-        if event.kind not in ("dpsgd", "selection"):
+        if event.kind not in ("dpsgd", "selection", "gaussian"):
             raise ValueError(f"unknown event kind {event.kind!r}")
-        if event.kind == "dpsgd" and (event.accountant not in ACCOUNTANTS or event.noise_multiplier is None
-                                      or event.sample_rate is None or event.steps is None):
-            raise ValueError("a dpsgd event needs accountant, noise_multiplier, sample_rate and steps")
+        if event.kind in ACCOUNTED and (event.accountant not in ACCOUNTANTS or event.noise_multiplier is None
+                                        or event.sample_rate is None or event.steps is None):
+            raise ValueError(f"a {event.kind} event needs accountant, noise_multiplier, sample_rate and steps")
         return event
 
 
@@ -140,8 +150,8 @@ class Total:
 
     epsilon: float
     delta: float
-    accountant: str | None  # the accountant that composed the DP-SGD events (None: there were none)
-    dpsgd_epsilon: float  # the DP-SGD events composed in the accountant
+    accountant: str | None  # the accountant that composed the DP-SGD and Gaussian events (None: there were none)
+    dpsgd_epsilon: float  # the DP-SGD and Gaussian events composed in the accountant
     pure_epsilon: float  # the selections' epsilons, added (basic composition)
     events: int
 
@@ -150,8 +160,9 @@ class Total:
 
 
 def total_delta(events: list[PrivacyEvent]) -> float:
-    """The delta a total is stated at: the DP-SGD events' common delta, or their sum when they differ; 0 if none."""
-    deltas = [e.delta for e in events if e.kind == "dpsgd"]
+    """The delta a total is stated at: the accounted (DP-SGD, Gaussian) events' common delta, or their sum when they
+    differ; 0 if none."""
+    deltas = [e.delta for e in events if e.kind in ACCOUNTED]
     if not deltas:
         return 0.0
     return deltas[0] if len(set(deltas)) == 1 else math.fsum(deltas)
@@ -159,7 +170,7 @@ def total_delta(events: list[PrivacyEvent]) -> float:
 
 def compose(events: list[PrivacyEvent], *, delta: float | None = None) -> Total:
     """The total privacy spent by ``events`` (see the module docstring), at ``delta`` (default: ``total_delta``)."""
-    dpsgd = [e for e in events if e.kind == "dpsgd"]
+    dpsgd = [e for e in events if e.kind in ACCOUNTED]
     pure = math.fsum(e.epsilon for e in events if e.kind == "selection")
     delta = total_delta(events) if delta is None else float(delta)
     accountant = None
@@ -308,3 +319,19 @@ def record_selection(*, key: str, epsilon: float, run: str, folder: str | os.Pat
     with ledger.locked():
         ledger.append(PrivacyEvent.selection(epsilon=epsilon, run=run))
         return compose(ledger.events())
+
+
+def record_release(config: BudgetConfig, *, key: str, event: PrivacyEvent) -> Total | None:
+    """Record a one-shot release (a ``gaussian`` event: ``dpldm select-public``) in its set's ledger before it is
+    made, checking the cap under the ledger's lock as ``record_charge`` does; the new total, or None when
+    ``config.ledger`` is off."""
+    if not config.ledger:
+        return None
+    ledger = DatasetLedger(ledger_dir(config.ledger_dir), key)
+    with ledger.locked():
+        total = compose([*ledger.events(), event])
+        over = config.epsilon is not None and total.epsilon > config.epsilon
+        if over and not config.override:
+            raise DpldmError(over_budget_message(total, config.epsilon).replace("lower dp.epsilon", "lower epsilon"))
+        ledger.append(PrivacyEvent(**{**asdict(event), "override": over}))
+        return total

@@ -12,7 +12,8 @@ SAMPLING = "Poisson"  # each example joins each logical batch independently with
 
 @dataclass(frozen=True)
 class PrivacyFacts:
-    """(epsilon, delta)-DP of ``steps`` Poisson-sampled Gaussian steps, as computed by ``accountant``."""
+    """(epsilon, delta)-DP of ``steps`` Poisson-sampled Gaussian steps (after the ``prior`` mechanisms, if any), as
+    computed by ``accountant``."""
 
     accountant: str  # "rdp", "prv" or "pld" (see dpldm.privacy.accountant)
     noise_multiplier: float  # sigma: noise std / clipping norm
@@ -28,10 +29,15 @@ class PrivacyFacts:
     # seeded run, NOT private against anyone who knows the seed; ``note`` says so.
     secret_randomness: bool | None = None
     note: str | None = None
+    # Mechanisms run on the same private data before this run, whose output it started from, as (sigma, q, steps):
+    # a DP choice of public classes is one Gaussian mechanism on the whole data, (sigma, 1.0, 1). ``epsilon`` is
+    # theirs and this run's composed in ``accountant``, so it covers everything the model was made from.
+    prior: tuple[tuple[float, float, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["libraries"] = dict(self.libraries)
+        data["prior"] = [{"noise_multiplier": s, "sample_rate": q, "steps": t} for s, q, t in self.prior]
         return data
 
     def to_json(self) -> str:
