@@ -14,6 +14,7 @@ from dpldm.errors import DpldmError
 COMMANDS = {
     "data": "dpldm.cli.data_cmd",
     "train-autoencoder": "dpldm.cli.train_autoencoder_cmd",
+    "select-public": "dpldm.cli.select_public_cmd",
     "pretrain": "dpldm.cli.pretrain_cmd",
     "finetune": "dpldm.cli.finetune_cmd",
     "sample": "dpldm.cli.sample_cmd",

@@ -18,9 +18,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from dpldm.data.images import LabelledImages
 from dpldm.data.registry import REGISTRY, load_dataset
 from dpldm.data.transforms import prepare
+from dpldm.errors import DpldmError
 
 if TYPE_CHECKING:
     import torch
@@ -41,6 +44,9 @@ class DataConfig:
     # Text models: "labels" gives each image a caption made from its label with varied templates
     # (dpldm.data.label_captions, seeded by `seed`); "dataset" keeps the dataset's own captions, if any.
     captions: Literal["dataset", "labels"] = "dataset"
+    # Keep only the images of these classes (by name; labels and class list unchanged, so a model of all the
+    # classes can continue on the subset); null = all. `dpldm select-public` chooses such a list with DP.
+    classes: list[str] | None = None
 
     def validate(self) -> None:
         """Raise ValueError on impossible values (from_dict turns it into a one-line ConfigError)."""
@@ -55,17 +61,31 @@ class DataConfig:
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be a positive number of images or null, got {self.limit}")
+        if self.classes is not None and not self.classes:
+            raise ValueError("classes must name at least one class, or be null for all")
 
 
 def load_images(cfg: DataConfig, *, root: str | os.PathLike | None = None, download: bool = False) -> LabelledImages:
     """The uint8 images and labels ``cfg`` names, limited to ``cfg.limit`` (seeded by ``cfg.seed``)."""
     data = load_dataset(cfg.name, cfg.split, root=root, download=download, limit=cfg.limit, limit_seed=cfg.seed,
                         **cfg.options)
+    if cfg.classes is not None:
+        data = only_classes(data, cfg.classes)
     if cfg.captions == "labels":
         from dpldm.data.label_captions import caption_labels
 
         data = caption_labels(data, seed=cfg.seed)
     return data
+
+
+def only_classes(data: LabelledImages, classes: list[str]) -> LabelledImages:
+    """The images of ``data`` whose class is named in ``classes`` (exact names), labels and class list unchanged."""
+    unknown = [c for c in classes if c not in data.class_names]
+    if unknown:
+        raise DpldmError(f"{data.name} has no class {', '.join(repr(c) for c in unknown[:5])} (data.classes); its "
+                         f"classes: {', '.join(data.class_names[:10])}{', ...' if data.num_classes > 10 else ''}")
+    wanted = np.isin(data.labels, [data.class_names.index(c) for c in classes])
+    return data.subset(np.flatnonzero(wanted))
 
 
 def to_model_input(cfg: DataConfig, data: LabelledImages) -> torch.Tensor:

@@ -30,6 +30,7 @@ from dpldm.finetune.trainable import TrainableSpec, count_params, merge_lora, se
 from dpldm.models.checkpointing import checkpoint_frozen_blocks
 from dpldm.privacy.budget import BudgetConfig, Charge, plan_charge, record_charge
 from dpldm.public_models import resolve_model, save_model
+from dpldm.public_selection import prior_mechanisms
 from dpldm.runlayout import PRIVATE, private_dir
 from dpldm.training.denoising import GuidedEpsLoss
 from dpldm.training.device import check_precision_on, resolve_device
@@ -131,7 +132,9 @@ def prepare_finetune(cfg: FinetuneConfig, *, data_root: str | None = None, downl
     # across images), so z_i is a fixed function of x_i alone: caching z is per-example pre-processing and
     # changes nothing in the privacy analysis.
     run = Path(cfg.out_dir)
-    plan = make_plan(cfg.dp, dataset_size=len(index))  # delta, batch size, epsilon checked before anything is encoded
+    # Delta, batch size and epsilon checked before anything is encoded. A public model whose data was chosen with
+    # a DP release on private data (dpldm.public_selection) brings that mechanism: the target is for both.
+    plan = make_plan(cfg.dp, dataset_size=len(index), prior=prior_mechanisms(model.facts))
     # The privacy budget of this private set (all its records: the ledger's key), checked before anything is encoded.
     charge = plan_charge(cfg.budget, key=dataset_key(private), run=run, plan=plan)
     z = None

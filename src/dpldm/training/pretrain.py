@@ -23,6 +23,7 @@ from dpldm.diffusion.schedule import DiffusionConfig, train_scheduler
 from dpldm.errors import DpldmError
 from dpldm.models.conditioning import ConditioningConfig
 from dpldm.models.unet import UNetConfig
+from dpldm.public_selection import FACTS_KEY, read_selection, selected_data, selection_fact
 from dpldm.training.denoising import GuidedEpsLoss
 from dpldm.training.device import check_precision_on, resolve_device
 from dpldm.training.latents import cache_key, cached_latents, module_digest
@@ -63,6 +64,10 @@ class PretrainConfig:
     # conditioner starts fresh, so the conditioning and the classes may change, e.g. a class-conditional model's
     # UNet under a new text conditioner; its unet and diffusion settings must still be the init's).
     init_parts: str = "all"
+    # A selection.json of `dpldm select-public`: train on its public classes only (data.classes from it). The public
+    # data then depends on PRIVATE data through that DP release: the exported model records it (facts
+    # "private_selections"), and a fine-tune from the model composes it with its own DP-SGD.
+    selection: str | None = None
 
     def validate(self) -> None:
         if self.init_parts not in ("all", "unet"):
@@ -143,13 +148,19 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         raise DpldmError(f"unet.sample_size={cfg.unet.sample_size} but {cfg.data.image_size}px images give "
                          f"{cfg.data.image_size // ae_cfg.downsampling}px latents")
 
+    # The public images (those of the selected classes, with a selection).
+    data_cfg, selections = cfg.data, list(init.facts.get(FACTS_KEY, [])) if init is not None else []
+    if cfg.selection is not None:
+        chosen = read_selection(cfg.selection)
+        data_cfg = selected_data(cfg.data, chosen)
+        selections.append(selection_fact(chosen, cfg.selection))
     # Encode the public images once (frozen autoencoder) and scale latents to unit std.
-    public = load_images(cfg.data, root=data_root, download=download)
+    public = load_images(data_cfg, root=data_root, download=download)
     if init is not None and cfg.init_parts == "all" and tuple(init.class_names) != tuple(public.class_names):
         raise DpldmError(f"init: {cfg.init}: its classes ({len(init.class_names)}: {', '.join(init.class_names[:5])}"
                          f", ...) are not this data's ({public.num_classes}: {', '.join(public.class_names[:5])}, ...)")
     x = prepare(public.images, size=cfg.data.image_size, channels=cfg.data.channels, fit=cfg.data.fit)
-    key = cache_key(data=to_dict(cfg.data), autoencoder=ae_key)
+    key = cache_key(data=to_dict(data_cfg), autoencoder=ae_key)
     z_all = cached_latents(run / "latents.safetensors", key, vae.to(device), x, progress=progress)
     vae.cpu()  # only the encoder was needed, and the bundle is written from the CPU
     # On the CPU: the same on every device. A warm start keeps its model's scale, which its weights were fit to.
@@ -200,7 +211,8 @@ def pretrain(cfg: PretrainConfig, *, data_root: str | None = None, download: boo
         vae=vae, denoiser=denoiser.eval(), autoencoder_cfg=ae_cfg, unet_cfg=cfg.unet, diffusion=cfg.diffusion,
         scale_factor=scale_factor, class_names=public.class_names, image_size=cfg.data.image_size,
         channels=cfg.data.channels,
-        facts={"public_data": to_dict(cfg.data), "pretrain_steps": step,
+        facts={"public_data": to_dict(data_cfg), "pretrain_steps": step,
+               **({FACTS_KEY: selections} if selections else {}),
                "final_loss": records[-1]["loss"] if records else None,
                **({"init": {"model": cfg.init, "parts": cfg.init_parts, **{k: init.facts.get(k) for k in ("public_data", "pretrain_steps")}}}
                   if init is not None else {}),

@@ -63,6 +63,7 @@ RESULT_NEUTRAL = ("out_dir", "train.threads", "train.device", "train.log_every",
 
 # Settings added after runs were made: a saved config without the key was made with this value.
 OLDER_RUN_DEFAULTS = {"precision": "fp32", "gradient_checkpointing": False}
+OLDER_DATA_DEFAULTS = {"classes": None}  # the same for the data: section
 
 
 def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
@@ -82,6 +83,9 @@ def open_run(config: Any, *, out_dir: str, threads: int) -> Path:
         # A run made before a train key existed was made with that key's old default: it resumes with that value.
         ignore += [f"train.{key}" for key, old in OLDER_RUN_DEFAULTS.items()
                    if key not in saved["train"] and settings["train"].get(key) == old]
+    if saved is not None and isinstance(saved.get("data"), dict) and isinstance(settings.get("data"), dict):
+        ignore += [f"data.{key}" for key, old in OLDER_DATA_DEFAULTS.items()
+                   if key not in saved["data"] and settings["data"].get(key) == old]
     check_folder(run, "config.yaml", settings, ignore=ignore)
     if threads:
         torch.set_num_threads(threads)
