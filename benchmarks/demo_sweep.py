@@ -1,6 +1,7 @@
 """Demo sweep: fine-tune once (demo config + overrides), then sample variants; score each on the private
 validation split (noise-free: the demo's digits are public sklearn digits) and on test. Usage:
-python benchmarks/demo_sweep.py OUT 'set1 set2' 'sampler:steps:guidance[:clip]' ..."""
+python benchmarks/demo_sweep.py OUT 'set1 set2' 'sampler:steps:guidance[:clip[:n_per_class]]' ...
+(clip '-' for none; n_per_class defaults to the demo's 100)"""
 import json, sys, time
 from dataclasses import replace
 from pathlib import Path
@@ -25,10 +26,11 @@ facts = read_model_facts(out / "finetune" / "model")
 cnn = replace(CLASSIFIERS["cnn"], image_size=28)
 for variant in sys.argv[3:]:
     parts = variant.split(":"); sampler, steps, g = parts[0], int(parts[1]), float(parts[2])
-    clip = float(parts[3]) if len(parts) > 3 else None
+    clip = float(parts[3]) if len(parts) > 3 and parts[3] != "-" else None
+    n_per_class = int(parts[4]) if len(parts) > 4 else 100
     t = time.time()
     sd = out / f"s_{variant.replace(':','_')}"
-    sc = SampleConfig(model=str(out/'finetune'/'model'), out_dir=str(sd), n_per_class=100, sampler=sampler,
+    sc = SampleConfig(model=str(out/'finetune'/'model'), out_dir=str(sd), n_per_class=n_per_class, sampler=sampler,
                       steps=steps, guidance_scale=g, clip_latents=clip, device="cpu")
     run_sampling(sc, model=model, progress=False)
     s_s = time.time() - t

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dpldm.cli.common import add_parser
-from dpldm.demo import DEMO_GUIDANCE, DEMO_SAMPLE_STEPS, DEMO_SAMPLER
+from dpldm.demo import DEMO_GUIDANCE, DEMO_PER_CLASS, DEMO_SAMPLE_STEPS, DEMO_SAMPLER
 
 
 def register(subparsers) -> None:
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
                         "real digits. Needs nothing but the installed package.")
     parser.add_argument("--out", default="runs/demo", help="output folder")
     parser.add_argument("--epsilon", type=float, default=10.0, help="target epsilon (delta = 1e-5)")
-    parser.add_argument("--n-per-class", type=int, default=100, help="synthetic images per digit")
+    parser.add_argument("--n-per-class", type=int, default=DEMO_PER_CLASS, help="synthetic images per digit")
     parser.add_argument("--sampler", choices=("ddim", "dpmpp"), default=DEMO_SAMPLER,
                         help="reverse process (dpmpp: DPM-Solver++ 2M)")
     parser.add_argument("--sample-steps", type=int, default=DEMO_SAMPLE_STEPS, help="sampler steps")
