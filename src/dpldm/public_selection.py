@@ -207,7 +207,8 @@ def select_public(cfg: SelectionConfig, *, data_root: str | None = None, downloa
 
 
 def plot_selection(out: Path, result: dict[str, Any], public) -> None:
-    """histogram.png: the noisy counts, chosen classes highlighted; selected.png: public images of the chosen."""
+    """histogram.png: the noisy counts, chosen classes highlighted; selected.png: public images of the chosen
+    classes, largest noisy count first."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,8 +229,12 @@ def plot_selection(out: Path, result: dict[str, Any], public) -> None:
     fig.tight_layout()
     fig.savefig(out / "histogram.png", dpi=100)
     plt.close(fig)
+    # One row per chosen class, largest noisy count first, the count under the row.
+    rank = {c: r for r, c in enumerate(result["class_indices"])}
     keep = np.flatnonzero(np.isin(public.labels, result["class_indices"]))
-    class_grid(public.images[keep], public.labels[keep], public.class_names, per_row=10).save(out / "selected.png")
+    names = [f"{public.class_names[c]} (noisy count {counts[c]:.0f})" for c in result["class_indices"]]
+    class_grid(public.images[keep], np.array([rank[int(y)] for y in public.labels[keep]]), names,
+               per_row=10).save(out / "selected.png")
 
 
 def read_selection(path: str | Path) -> dict[str, Any]:
