@@ -8,8 +8,8 @@ lines are only ever appended, under a file lock, so concurrent runs on one set s
 Composition (what ``compose`` reports):
 - the DP-SGD events (Poisson-sampled Gaussian, each (sigma, q, steps)) and the Gaussian events (one Gaussian
   mechanism on the whole set, (sigma, 1, 1): the noisy histogram of ``dpldm select-public``) are composed inside ONE
-  accountant, never by adding their epsilons: the accountant all of them were run with (opacus PRV or RDP, or dp-accounting PLD), or
-  dp-accounting's PLD when they differ. With one event, the total is that run's own epsilon;
+  accountant, never by adding their epsilons: the accountant all of them were run with (opacus PRV or RDP, or
+  dp-accounting PLD), or dp-accounting's PLD when they differ. With one event, the total is that run's own epsilon;
 - a private-validation selection is one report-noisy-max with Laplace(1/epsilon) noise, an epsilon-DP (pure)
   mechanism but not a Laplace mechanism, and dp-accounting has no add/remove-one event for a generic pure-DP
   mechanism (its tight dominating pair, randomized response, is accepted only for replace-one neighbours). So pure

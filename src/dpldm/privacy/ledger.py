@@ -7,6 +7,7 @@ from typing import Any
 from dpldm.errors import DpldmError
 from dpldm.privacy.accountant import (
     Accountant,
+    Mechanism,
     check_accountant,
     check_delta,
     check_noise_multiplier,
@@ -15,7 +16,6 @@ from dpldm.privacy.accountant import (
     composed_epsilon,
     epsilon,
     library_versions,
-    Mechanism,
 )
 from dpldm.privacy.facts import PrivacyFacts
 
