@@ -89,7 +89,8 @@ class PrivacyLedger:
                 "prior": [list(m) for m in self.prior]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        state = {**state, "prior": [list(m) for m in state.get("prior", [])]}  # older checkpoints: none  # checkpoints from before prior mechanisms had none
+        # A checkpoint from before prior mechanisms had none.
+        state = {**state, "prior": [list(m) for m in state.get("prior", [])]}
         mine = self.state_dict()
         missing = sorted(set(mine) - set(state))
         if missing:
