@@ -45,7 +45,8 @@ class DataConfig:
     # (dpldm.data.label_captions, seeded by `seed`); "dataset" keeps the dataset's own captions, if any.
     captions: Literal["dataset", "labels"] = "dataset"
     # Keep only the images of these classes (by name; labels and class list unchanged, so a model of all the
-    # classes can continue on the subset); null = all. `dpldm select-public` chooses such a list with DP.
+    # classes can continue on the subset; applied after `limit`); null = all. `dpldm select-public` chooses such a
+    # list with DP.
     classes: list[str] | None = None
 
     def validate(self) -> None:
