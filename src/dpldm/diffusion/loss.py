@@ -20,12 +20,17 @@ def eps_loss(denoiser: nn.Module, z0: torch.Tensor, cond: torch.Tensor, *, t: to
     return (eps - noise).pow(2).flatten(1).mean(1)
 
 
-def draw_t_and_noise(z0: torch.Tensor, num_train_timesteps: int,
-                     generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Uniform t in [0, T) and eps ~ N(0, I) for each row of z0 (B, C, h, w), on z0's device.
+def draw_t_and_noise(z0: torch.Tensor, num_train_timesteps: int, generator: torch.Generator, *,
+                     t_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform t in [0, T) (or in ``t_range`` = [low, high), a part of it) and eps ~ N(0, I) for each row of
+    z0 (B, C, h, w), on z0's device. The draws are the same calls whichever range, so [0, T) is the stream of
+    ``t_range=None``.
 
     The draws are made on the generator's device, so a CPU generator gives the same values whichever device z0 is
     on (a run's stream, and its checkpointed generator state, do not depend on ``train.device``)."""
-    t = torch.randint(0, num_train_timesteps, (z0.shape[0],), generator=generator, device=generator.device)
+    low, high = t_range if t_range is not None else (0, num_train_timesteps)
+    if not 0 <= low < high <= num_train_timesteps:
+        raise ValueError(f"t_range must satisfy 0 <= low < high <= {num_train_timesteps}, got {t_range}")
+    t = torch.randint(low, high, (z0.shape[0],), generator=generator, device=generator.device)
     noise = torch.randn(z0.shape, generator=generator, device=generator.device, dtype=z0.dtype)
     return t.to(z0.device), noise.to(z0.device)

@@ -57,6 +57,26 @@ class FinetuneTrainConfig(TrainSettings):
     # Recompute the activations of the UNet's frozen ResNets in the backward pass instead of keeping them
     # (dpldm.models.checkpointing): less memory at 256x256, same gradients, about one more forward of them per step.
     gradient_checkpointing: bool = False
+    # The part of the diffusion's timesteps the fine-tuning draws t from, uniformly, as fractions of T:
+    # [0.3, 1.0] spends every example-gradient on the noisier 70% of the chain, where the class decides the shape
+    # (DPDM, Dockhorn et al. 2023, shift DP training to high noise levels). Sampling still runs the whole chain,
+    # so t below the range keeps the public model's behaviour there.
+    timestep_range: tuple[float, float] = (0.0, 1.0)
+
+    def validate(self) -> None:
+        super().validate()
+        low, high = self.timestep_range
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"timestep_range must be [low, high] with 0 <= low < high <= 1, got "
+                             f"[{low}, {high}]")
+
+    def t_range(self, num_train_timesteps: int) -> tuple[int, int] | None:
+        """The integer [low, high) of t this range means for a T-step diffusion; None for all of it."""
+        low, high = self.timestep_range
+        if (low, high) == (0.0, 1.0):
+            return None
+        first = min(round(low * num_train_timesteps), num_train_timesteps - 1)  # at least one t, inside the chain
+        return first, max(round(high * num_train_timesteps), first + 1)
 
 
 @dataclass
@@ -234,7 +254,7 @@ def _finetune(cfg: FinetuneConfig, ranks, device: torch.device, *, data_root: st
     params = [p for p in denoiser.parameters() if p.requires_grad]
     objective = GuidedEpsLoss(denoiser.conditioner, train_scheduler(model.diffusion),
                               model.diffusion.num_train_timesteps, cfg.train.label_dropout, device,
-                              cfg.train.precision)
+                              cfg.train.precision, t_range=cfg.train.t_range(model.diffusion.num_train_timesteps))
 
     def loss_fn(module, batch, generator):  # -> (rows,) per-row eps loss; randomness only from `generator`
         return objective(module, batch["latents"], batch["cond"], generator)  # cond: labels, or caption token ids

@@ -39,11 +39,12 @@ class GuidedEpsLoss:
     label_dropout: float
     device: torch.device
     precision: str = "fp32"
+    t_range: tuple[int, int] | None = None  # draw t from [low, high) instead of all of [0, T)
 
     def __call__(self, module: nn.Module, z0: torch.Tensor, cond: torch.Tensor,
                  generator: torch.Generator) -> torch.Tensor:
         cond = drop_labels(self.conditioner, cond, self.label_dropout, generator)
-        t, noise = draw_t_and_noise(z0, self.num_train_timesteps, generator)
+        t, noise = draw_t_and_noise(z0, self.num_train_timesteps, generator, t_range=self.t_range)
         with autocast(self.device, self.precision):  # the forward pass only; backward (per-example or not) outside
             loss = eps_loss(module, z0, cond.to(z0.device), t=t, noise=noise, schedule=self.schedule)
         return loss.float()

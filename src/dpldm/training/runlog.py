@@ -62,7 +62,7 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path, keys: tuple[str,
 RESULT_NEUTRAL = ("out_dir", "train.threads", "train.device", "train.log_every", "train.checkpoint_every", "budget")
 
 # Settings added after runs were made: a saved config without the key was made with this value.
-OLDER_RUN_DEFAULTS = {"precision": "fp32", "gradient_checkpointing": False}
+OLDER_RUN_DEFAULTS = {"precision": "fp32", "gradient_checkpointing": False, "timestep_range": [0.0, 1.0]}
 OLDER_DATA_DEFAULTS = {"classes": None}  # the same for the data: section
 
 
